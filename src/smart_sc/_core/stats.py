@@ -1,0 +1,254 @@
+"""Sufficient statistics: the seam between cells and solvers.
+
+Every estimator in smart_sc (SMART, its baselines, the tuning criteria) needs the
+data only through ``X^T X``, ``X^T Y``, ``Y^T Y`` and the column sums. One pass
+over the cells collects these per fold (:class:`RawSums`); training statistics
+of any fold are the total minus that fold, so cross-validation never touches the
+cells again and the solvers' cost does not depend on the number of cells.
+
+Dense inputs are shifted by their column means before the products are formed
+(uncentred sums of large-mean columns lose digits when centred afterwards); sparse
+inputs are not shifted, so they are never densified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import singledispatch
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = [
+    "RawSums",
+    "SufficientStats",
+    "fold_sums",
+    "compute_sums",
+    "validation_sse",
+]
+
+
+@dataclass(frozen=True)
+class RawSums:
+    """Uncentred sums of a set of cells, about fixed shift vectors.
+
+    All sums are of ``X - shift_x`` and ``Y - shift_y``; the shifts are shared by
+    every fold of one pass, so sums of different folds can be added and
+    subtracted.
+    """
+
+    n: int
+    sx: np.ndarray  # (p,)
+    sy: np.ndarray  # (q,)
+    sxx: np.ndarray  # (p, p)
+    sxy: np.ndarray  # (p, q)
+    syy: np.ndarray  # (q, q)
+    shift_x: np.ndarray  # (p,)
+    shift_y: np.ndarray  # (q,)
+
+    def __add__(self, other: RawSums) -> RawSums:
+        return RawSums(
+            self.n + other.n,
+            self.sx + other.sx,
+            self.sy + other.sy,
+            self.sxx + other.sxx,
+            self.sxy + other.sxy,
+            self.syy + other.syy,
+            self.shift_x,
+            self.shift_y,
+        )
+
+    def __sub__(self, other: RawSums) -> RawSums:
+        return RawSums(
+            self.n - other.n,
+            self.sx - other.sx,
+            self.sy - other.sy,
+            self.sxx - other.sxx,
+            self.sxy - other.sxy,
+            self.syy - other.syy,
+            self.shift_x,
+            self.shift_y,
+        )
+
+    def to_stats(self, center: bool) -> SufficientStats:
+        """Per-cell second moments, centred on these cells' means if ``center``."""
+        n = self.n
+        if n <= 0:
+            raise ValueError(f"cannot form statistics from {n} cells")
+        if center:
+            mx = self.sx / n
+            my = self.sy / n
+            xx = self.sxx / n - np.outer(mx, mx)
+            xy = self.sxy / n - np.outer(mx, my)
+            yy = self.syy / n - np.outer(my, my)
+            x_mean = mx + self.shift_x
+            y_mean = my + self.shift_y
+        else:
+            if np.any(self.shift_x) or np.any(self.shift_y):
+                raise ValueError("uncentred statistics need unshifted sums")
+            xx, xy, yy = self.sxx / n, self.sxy / n, self.syy / n
+            x_mean = np.zeros_like(self.sx)
+            y_mean = np.zeros_like(self.sy)
+        # Symmetrise: subtraction of outer products leaves rounding asymmetry that
+        # eigh would silently ignore but the Stiefel steps would not.
+        xx = 0.5 * (xx + xx.T)
+        yy = 0.5 * (yy + yy.T)
+        return SufficientStats(n=n, xx=xx, xy=xy, yy=yy, x_mean=x_mean, y_mean=y_mean,
+                               centered=center)
+
+
+@dataclass(frozen=True)
+class SufficientStats:
+    """Second moments per cell of one training set.
+
+    ``xx = X^T X / n``, ``xy = X^T Y / n``, ``yy = Y^T Y / n``, all centred on the
+    training means when ``centered`` (then the least-squares intercept is
+    ``y_mean - x_mean @ C`` for any coefficient matrix ``C``).
+    """
+
+    n: int
+    xx: np.ndarray
+    xy: np.ndarray
+    yy: np.ndarray
+    x_mean: np.ndarray
+    y_mean: np.ndarray
+    centered: bool
+
+    @property
+    def n_features(self) -> int:
+        return self.xx.shape[0]
+
+    @property
+    def n_targets(self) -> int:
+        return self.xy.shape[1]
+
+    def mse_per_target(self, coef: np.ndarray) -> np.ndarray:
+        """Training mean squared error of each response for ``coef`` (p x q).
+
+        Uses ``||y_j - X c_j||^2 / n = yy_jj - 2 c_j^T xy_j + c_j^T xx c_j``.
+        """
+        fit = np.einsum("ij,ij->j", coef, self.xx @ coef)
+        cross = np.einsum("ij,ij->j", coef, self.xy)
+        return np.maximum(np.diag(self.yy) - 2.0 * cross + fit, 0.0)
+
+    def rss(self, coef: np.ndarray) -> float:
+        """Training residual sum of squares ``||Y - X C||_F^2`` (not divided by n)."""
+        return float(self.n * self.mse_per_target(coef).sum())
+
+    def intercept(self, coef: np.ndarray) -> np.ndarray:
+        """Least-squares intercept for ``coef`` (zeros when not centred)."""
+        if not self.centered:
+            return np.zeros(coef.shape[1])
+        return self.y_mean - self.x_mean @ coef
+
+
+def _as_dense_targets(Y) -> np.ndarray:
+    # Responses (proteins) are few; a dense copy is cheap and keeps every
+    # product below sparse @ dense.
+    if sp.issparse(Y):
+        Y = Y.toarray()
+    Y = np.asarray(Y, dtype=np.float64)
+    return Y[:, None] if Y.ndim == 1 else Y
+
+
+@singledispatch
+def _cross_products(X, Y: np.ndarray, shift_x: np.ndarray):
+    """Return ``(sum x, X^T X, X^T Y)`` of ``X - shift_x`` with ``Y``."""
+    raise TypeError(
+        f"unsupported input type {type(X).__name__}; expected a numpy array or a "
+        "scipy sparse matrix"
+    )
+
+
+@_cross_products.register
+def _(X: np.ndarray, Y, shift_x):
+    Xs = X - shift_x
+    return Xs.sum(axis=0), Xs.T @ Xs, Xs.T @ Y
+
+
+def _sparse_cross_products(X, Y, shift_x):
+    if np.any(shift_x):
+        raise ValueError("sparse inputs are not shifted (that would densify them)")
+    X = X.tocsr()
+    sx = np.asarray(X.sum(axis=0)).ravel()
+    sxx = (X.T @ X).toarray()
+    sxy = np.asarray(X.T @ Y)
+    return sx, sxx, sxy
+
+
+for _sparse_type in (sp.spmatrix, sp.sparray):
+    _cross_products.register(_sparse_type)(_sparse_cross_products)
+
+
+def default_shift(X, Y) -> tuple[np.ndarray, np.ndarray]:
+    """Column means for dense inputs, zeros for sparse ``X`` (never densified)."""
+    Yd = _as_dense_targets(Y)
+    shift_y = Yd.mean(axis=0)
+    if sp.issparse(X):
+        return np.zeros(X.shape[1]), shift_y
+    return np.asarray(X, dtype=np.float64).mean(axis=0), shift_y
+
+
+def compute_sums(X, Y, shift_x=None, shift_y=None) -> RawSums:
+    """One pass over the cells of ``X`` (n x p) and ``Y`` (n x q)."""
+    Yd = _as_dense_targets(Y)
+    if shift_x is None or shift_y is None:
+        shift_x, shift_y = default_shift(X, Yd)
+    Ys = Yd - shift_y
+    sx, sxx, sxy = _cross_products(X, Ys, shift_x)
+    return RawSums(
+        n=X.shape[0],
+        sx=np.asarray(sx, dtype=np.float64).ravel(),
+        sy=Ys.sum(axis=0),
+        sxx=np.asarray(sxx, dtype=np.float64),
+        sxy=np.asarray(sxy, dtype=np.float64),
+        syy=Ys.T @ Ys,
+        shift_x=np.asarray(shift_x, dtype=np.float64),
+        shift_y=np.asarray(shift_y, dtype=np.float64),
+    )
+
+
+def fold_sums(X, Y, folds: np.ndarray, n_folds: int, *, center: bool) -> list[RawSums]:
+    """Sums per fold in one pass; ``folds[i]`` is cell ``i``'s fold in ``0..n_folds-1``.
+
+    Without centring the sums are not shifted (the uncentred model has no
+    intercept, so shifting would change it).
+    """
+    Yd = _as_dense_targets(Y)
+    if center:
+        shift_x, shift_y = default_shift(X, Yd)
+    else:
+        shift_x, shift_y = np.zeros(X.shape[1]), np.zeros(Yd.shape[1])
+    out = []
+    for k in range(n_folds):
+        idx = np.flatnonzero(folds == k)
+        out.append(compute_sums(X[idx], Yd[idx], shift_x, shift_y))
+    return out
+
+
+def total(sums: list[RawSums]) -> RawSums:
+    """Sum of a list of :class:`RawSums` sharing one shift."""
+    acc = sums[0]
+    for s in sums[1:]:
+        acc = acc + s
+    return acc
+
+
+def validation_sse(held_out: RawSums, train: SufficientStats, coef: np.ndarray) -> float:
+    """``||Y_val - X_val C - 1 b^T||_F^2`` on held-out cells, from their sums.
+
+    ``b`` is the training intercept; in the shifted coordinates of the sums it is
+    ``(y_mean - shift_y) - (x_mean - shift_x) C``.
+    """
+    if train.centered:
+        b = (train.y_mean - held_out.shift_y) - (train.x_mean - held_out.shift_x) @ coef
+    else:
+        b = np.zeros(coef.shape[1])
+    sse = (
+        np.trace(held_out.syy)
+        - 2.0 * np.sum(coef * held_out.sxy)
+        + np.sum(coef * (held_out.sxx @ coef))
+        - 2.0 * b @ (held_out.sy - coef.T @ held_out.sx)
+        + held_out.n * (b @ b)
+    )
+    return float(max(sse, 0.0))

@@ -1,0 +1,133 @@
+"""What every smart_sc regressor shares: validation, statistics, predict.
+
+Each estimator (SMART and the baselines) turns validated ``X, y`` into
+sufficient statistics, computes a ``p x q`` coefficient matrix from them, and
+stores it in scikit-learn orientation. Only the middle step differs.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._core.stats import SufficientStats, compute_sums
+
+__all__ = ["StatsLinearRegressor", "check_source_coef"]
+
+
+def check_source_coef(source_coef, n_features: int, n_targets: int) -> np.ndarray:
+    """Validate source coefficients (``(n_targets, n_features)``) and return ``C0`` (p x q).
+
+    A 1-D ``source_coef`` is taken as one response, as scikit-learn stores the
+    ``coef_`` of a single-output fit.
+    """
+    C0 = np.asarray(source_coef, dtype=np.float64)
+    if C0.ndim == 1:
+        C0 = C0[None, :]
+    if C0.ndim != 2:
+        raise ValueError(
+            f"source_coef must be 2-D (n_targets, n_features), got {C0.ndim}-D"
+        )
+    if C0.shape != (n_targets, n_features):
+        raise ValueError(
+            f"source_coef has shape {C0.shape} but the data have {n_targets} target(s) "
+            f"and {n_features} feature(s); expected ({n_targets}, {n_features}) "
+            "(scikit-learn orientation: one row per response)"
+        )
+    bad = ~np.isfinite(C0)
+    if bad.any():
+        raise ValueError(f"source_coef contains {int(bad.sum())} NaN or infinite value(s)")
+    return C0.T.copy()
+
+
+class StatsLinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
+    """Base for linear regressors fitted from sufficient statistics.
+
+    Subclasses implement ``_fit_coef(stats, X, y) -> (p, q) array`` and may use
+    ``X, y`` for cross-validation folds.
+    """
+
+    def _validate_xy(self, X, y):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=("csr", "csc"),
+            multi_output=True,
+            y_numeric=True,
+            dtype=np.float64,
+        )
+        self._y_was_1d = y.ndim == 1
+        y2 = y[:, None] if y.ndim == 1 else y
+        if X.shape[0] < 2:
+            raise ValueError(
+                f"need at least 2 samples to fit, got n_samples = {X.shape[0]}"
+            )
+        return X, y2
+
+    def _stats(self, X, y) -> SufficientStats:
+        center = bool(self.fit_intercept)
+        if center:
+            return compute_sums(X, y).to_stats(center=True)
+        return compute_sums(X, y, np.zeros(X.shape[1]), np.zeros(y.shape[1])).to_stats(False)
+
+    def _set_coef(self, coef_pq: np.ndarray, stats: SufficientStats) -> None:
+        if not np.all(np.isfinite(coef_pq)):
+            raise FloatingPointError(
+                f"{type(self).__name__} produced non-finite coefficients; the design "
+                "may be degenerate (try a positive shrinkage)"
+            )
+        intercept = stats.intercept(coef_pq)
+        if self._y_was_1d:
+            self.coef_ = coef_pq[:, 0].copy()
+            self.intercept_ = float(intercept[0])
+        else:
+            self.coef_ = coef_pq.T.copy()
+            self.intercept_ = intercept
+
+    def predict(self, X):
+        """Predict responses for ``X`` (n_samples, n_features).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_targets)
+            Predictions, 1-D when the model was fitted on a 1-D ``y``.
+        """
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=np.float64, reset=False)
+        out = X @ self.coef_.T
+        if sp.issparse(out):  # pragma: no cover - sparse @ dense is dense
+            out = out.toarray()
+        return np.asarray(out) + self.intercept_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True
+        return tags
+
+
+def check_nonnegative(name: str, value, *, allow_none: bool = True) -> None:
+    """Raise ``ValueError`` naming ``name`` if ``value`` is negative or not finite."""
+    if value is None and allow_none:
+        return
+    arr = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
+
+
+def check_positive_int(name: str, value, *, allow_none: bool = True, minimum: int = 1) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is an int >= ``minimum``."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
