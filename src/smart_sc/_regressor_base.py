@@ -47,8 +47,9 @@ def check_source_coef(source_coef, n_features: int, n_targets: int) -> np.ndarra
 class StatsLinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Base for linear regressors fitted from sufficient statistics.
 
-    Subclasses implement ``_fit_coef(stats, X, y) -> (p, q) array`` and may use
-    ``X, y`` for cross-validation folds.
+    Subclasses write ``fit``: validate with ``_validate_xy``, compute a
+    ``(p, q)`` coefficient matrix (from ``_stats`` or per-fold sums) and store it
+    with ``_set_coef``.
     """
 
     def _validate_xy(self, X, y):
@@ -75,13 +76,13 @@ class StatsLinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             return compute_sums(X, y).to_stats(center=True)
         return compute_sums(X, y, np.zeros(X.shape[1]), np.zeros(y.shape[1])).to_stats(False)
 
-    def _set_coef(self, coef_pq: np.ndarray, stats: SufficientStats) -> None:
+    def _set_coef(self, coef_pq: np.ndarray, intercept: np.ndarray) -> None:
         if not np.all(np.isfinite(coef_pq)):
             raise FloatingPointError(
                 f"{type(self).__name__} produced non-finite coefficients; the design "
                 "may be degenerate (try a positive shrinkage)"
             )
-        intercept = stats.intercept(coef_pq)
+        intercept = np.asarray(intercept, dtype=np.float64)
         if self._y_was_1d:
             self.coef_ = coef_pq[:, 0].copy()
             self.intercept_ = float(intercept[0])

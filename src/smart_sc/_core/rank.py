@@ -21,7 +21,7 @@ import numpy as np
 from .ridge import RidgePath, ridge_gcv
 from .stats import SufficientStats
 
-__all__ = ["RankSelection", "design_rank", "select_rank_rsc", "is_design_ill_posed"]
+__all__ = ["RankSelection", "design_rank", "is_design_ill_posed", "select_rank_rsc"]
 
 logger = logging.getLogger("smart_sc")
 
@@ -60,7 +60,7 @@ def is_design_ill_posed(stats: SufficientStats) -> bool:
     Either way least squares fits noise along directions the cells barely see,
     which is where the paper's unshrunk estimator breaks down.
     """
-    rank_x, dof = residual_dof(stats)
+    _rank_x, dof = residual_dof(stats)
     if dof < max(1, 0.1 * stats.n):
         return True
     evals = np.linalg.eigvalsh(stats.xx)

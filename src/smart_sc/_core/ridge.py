@@ -18,10 +18,10 @@ import numpy as np
 
 from .stats import SufficientStats
 
-__all__ = ["RidgePath", "ridge_gcv", "DEFAULT_RIDGE_ALPHAS"]
+__all__ = ["DEFAULT_RIDGE_ALPHAS", "RidgePath", "ridge_gcv"]
 
 #: The paper's grid for the initial ridge estimate (scikit-learn units).
-DEFAULT_RIDGE_ALPHAS = np.logspace(-3, 2, 10)
+DEFAULT_RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-3, 2, 10))
 
 
 @dataclass(frozen=True)

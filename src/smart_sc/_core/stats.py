@@ -22,8 +22,8 @@ import scipy.sparse as sp
 __all__ = [
     "RawSums",
     "SufficientStats",
-    "fold_sums",
     "compute_sums",
+    "fold_sums",
     "validation_sse",
 ]
 

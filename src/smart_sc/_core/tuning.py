@@ -1,0 +1,214 @@
+"""Data-driven tuning of SMART (SMART_METHOD.md section 4).
+
+* lambda by BIC along a deterministic, warm-started path (large to small);
+* structural ranks by K-fold cross-validation over the paper's grid;
+* the small-target shrinkage ``alpha`` by the same cross-validation, with 0
+  (the paper's estimator) among the candidates.
+
+Cross-validation works on per-fold sums (:mod:`.stats`): each fold's training
+statistics are the total minus the fold, and its validation error comes from the
+fold's own sums, so the cells are read once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .admm import AdmmResult, AdmmState, RotatedProblem, SourceBasis, initial_state, solve_admm
+from .ridge import ridge_gcv
+from .stats import RawSums, validation_sse
+
+__all__ = [
+    "DEFAULT_LAMBDAS",
+    "FoldData",
+    "PathFit",
+    "cv_error",
+    "fit_lambda_path",
+    "structural_pairs",
+    "structural_rank_grid",
+]
+
+#: The paper's lambda range, log10 lambda in [-3, 2], 10 values.
+DEFAULT_LAMBDAS = np.logspace(-3, 2, 10)
+
+
+def rss_over_n(problem: RotatedProblem, state: AdmmState) -> float:
+    """``||Y - X C||_F^2 / n`` from rotated statistics (``V^T V = I`` makes it cheap)."""
+    W, Z, d = state.W, state.Z, state.d
+    quad = np.einsum("ij,ij->j", W, problem.A @ W)
+    cross = np.einsum("ij,ij->j", W, problem.M @ Z)
+    return max(problem.yy_trace - 2.0 * float(d @ cross) + float((d * d) @ quad), 0.0)
+
+
+def bic(problem: RotatedProblem, result: AdmmResult, n: int) -> float:
+    """The paper's BIC: ``log(RSS / nq) + nnz(Omega) log(nq) / nq``."""
+    nq = n * problem.q
+    mse = rss_over_n(problem, result.state) / problem.q
+    return float(np.log(max(mse, 1e-300)) + result.nnz() * np.log(nq) / nq)
+
+
+@dataclass
+class PathFit:
+    """A lambda path: every fit, its BIC, and the chosen index."""
+
+    lambdas: np.ndarray
+    bic: np.ndarray
+    results: list[AdmmResult]
+    best: int
+
+    @property
+    def best_result(self) -> AdmmResult:
+        return self.results[self.best]
+
+    @property
+    def best_lambda(self) -> float:
+        return float(self.lambdas[self.best])
+
+
+def _warm(state: AdmmState, lam_u: float, lam_v: float) -> AdmmState:
+    # At a solution for a larger lambda, |Gamma| <= lambda; project the
+    # multipliers on the new box so they stay valid subgradients.
+    nxt = state.copy()
+    nxt.gamma_u = np.clip(nxt.gamma_u, -lam_u, lam_u)
+    nxt.gamma_v = np.clip(nxt.gamma_v, -lam_v, lam_v)
+    return nxt
+
+
+def fit_lambda_path(
+    problem: RotatedProblem,
+    state0: AdmmState,
+    lambdas: Sequence[float],
+    n: int,
+    *,
+    tol: float,
+    max_iter: int,
+    inner_max_iter: int = 100,
+    warm_start: bool = True,
+    record: bool = True,
+) -> PathFit:
+    """Fit SMART for each tied ``lam_u = lam_v`` in ``lambdas`` and score by BIC.
+
+    The path runs from the largest lambda down, each fit starting from the
+    previous solution; ties in BIC go to the larger lambda (the simpler model).
+    With one lambda this is a single fit.
+    """
+    lams = np.sort(np.asarray(lambdas, dtype=np.float64))[::-1]
+    results: list[AdmmResult] = []
+    scores = np.empty(lams.size)
+    state = state0
+    for i, lam in enumerate(lams):
+        pb = problem.with_params(lam_u=float(lam), lam_v=float(lam))
+        res = solve_admm(pb, _warm(state, lam, lam) if i else state, tol=tol,
+                         max_iter=max_iter, inner_max_iter=inner_max_iter, record=record)
+        results.append(res)
+        scores[i] = bic(pb, res, n)
+        state = res.state if warm_start else state0
+    best = int(np.argmin(scores))
+    return PathFit(lambdas=lams, bic=scores, results=results, best=best)
+
+
+def structural_rank_grid(r: int, source_rank: int, p: int, q: int,
+                         n_between: int = 5) -> list[int]:
+    """The paper's grid of tied structural ranks (SMART_METHOD.md 4.2).
+
+    ``{0, ..., r}``, then ``n_between`` evenly spaced values from ``r`` to the
+    source rank ``k0`` (or ``r, 2r, ..., 5r`` and ``n_between`` values from
+    ``6r`` to ``k0`` when ``k0 > 10 r``), then ``n_between`` values from ``k0`` to
+    ``max(p, q)``; rounded and deduplicated.
+    """
+    k0 = max(int(source_rank), r)
+    m = max(p, q)
+    vals: list[float] = list(range(r + 1))
+    if k0 > 10 * r:
+        vals += [r * j for j in range(1, 6)]
+        vals += list(np.linspace(6 * r, k0, n_between))
+    else:
+        vals += list(np.linspace(r, k0, n_between))
+    vals += list(np.linspace(k0, m, n_between))
+    return sorted({round(v) for v in vals if 0 <= round(v) <= m})
+
+
+def structural_pairs(grid: Sequence[int], p: int, q: int) -> list[tuple[int, int]]:
+    """Tied ranks clipped to ``(p, q)``, duplicates dropped, order kept."""
+    seen: list[tuple[int, int]] = []
+    for s in grid:
+        pair = (min(int(s), p), min(int(s), q))
+        if pair not in seen:
+            seen.append(pair)
+    return seen
+
+
+@dataclass
+class FoldData:
+    """One cross-validation fold: training statistics rotated into the source bases."""
+
+    base: RotatedProblem  # tuning parameters filled in per candidate
+    init_coef: np.ndarray  # ridge initial estimate on the training cells
+    held_out: RawSums
+    train_stats: object  # SufficientStats of the training cells
+    n_train: int
+
+
+def refit_d(problem: RotatedProblem, state: AdmmState, alpha: float) -> np.ndarray:
+    """The D-step for another ``alpha`` at fixed singular vectors (exact for that step)."""
+    num = np.einsum("ij,ij->j", state.W, problem.M @ state.Z)
+    den = np.einsum("ij,ij->j", state.W, problem.A @ state.W) + alpha
+    safe = den > 1e-12
+    return np.where(safe, num / np.where(safe, den, 1.0), 0.0)
+
+
+def cv_error(
+    folds: Sequence[FoldData],
+    basis: SourceBasis,
+    *,
+    rank: int,
+    pair: tuple[int, int],
+    alpha: float,
+    alphas: Sequence[float],
+    lambdas: Sequence[float],
+    tol: float,
+    max_iter: int,
+    inner_max_iter: int,
+) -> np.ndarray:
+    """Mean squared validation error ``sum_k ||Y_k - X_k C_k||^2 / (n q)`` of a candidate.
+
+    Each fold is fitted at shrinkage ``alpha`` with lambda by BIC. The error is
+    returned for every value in ``alphas``: the fold's fit is re-solved in its
+    D-step only (singular vectors held), which prices the shrinkage at no extra
+    cost, so structural ranks and ``alpha`` are chosen jointly from one pass of
+    fits.
+    """
+    sse = np.zeros(len(alphas))
+    count = 0
+    r_u, r_v = pair
+    for fold in folds:
+        pb = fold.base.with_params(r_u=r_u, r_v=r_v, alpha=alpha)
+        state0 = initial_state(fold.init_coef, basis, rank, r_u, r_v)
+        path = fit_lambda_path(pb, state0, lambdas, fold.n_train, tol=tol,
+                               max_iter=max_iter, inner_max_iter=inner_max_iter,
+                               record=False)
+        best = path.best_result.state
+        for j, a in enumerate(alphas):
+            trial = best.copy()
+            trial.d = refit_d(pb, best, a) if a != alpha else best.d
+            sse[j] += validation_sse(fold.held_out, fold.train_stats, trial.coef(basis))
+        count += fold.held_out.n
+    return sse / (count * basis.V0.shape[0])
+
+
+def make_folds(fold_sums: Sequence[RawSums], basis: SourceBasis, *, center: bool,
+               ridge_alphas) -> list[FoldData]:
+    """Training statistics, rotated problem and ridge start for every fold."""
+    from .stats import total
+
+    tot = total(list(fold_sums))
+    folds = []
+    for held in fold_sums:
+        train = (tot - held).to_stats(center)
+        base = RotatedProblem.from_stats(train, basis, 0, 0)
+        folds.append(FoldData(base=base, init_coef=ridge_gcv(train, ridge_alphas).coef,
+                              held_out=held, train_stats=train, n_train=train.n))
+    return folds
