@@ -38,6 +38,14 @@ __all__ = [
 
 logger = logging.getLogger("smart_sc")
 
+#: Bounds on the ADMM penalty rho. It starts at 1 (the paper) and is never
+#: lowered below that: on this non-convex problem the balancing rule otherwise
+#: drives rho down until the iteration oscillates (seen on the paper's Model I
+#: at structural rank < r: no convergence in 500 iterations, error 7x worse).
+#: Any fixed point is a KKT point whatever rho is, so the floor changes the
+#: path, not the estimator.
+RHO_MIN, RHO_MAX = 1.0, 1e6
+
 
 @dataclass(frozen=True)
 class SourceBasis:
@@ -290,10 +298,13 @@ def solve_admm(
         if primal <= tol and dual <= tol:
             converged = True
             break
+        # Residual balancing (paper: factor 10, step 2), bounded (see RHO_MIN;
+        # with an empty penalty block the primal residual is 0 and the rule
+        # would otherwise halve rho forever).
         if primal > 10.0 * dual:
-            rho *= 2.0
+            rho = min(rho * 2.0, RHO_MAX)
         elif dual > 10.0 * primal:
-            rho /= 2.0
+            rho = max(rho / 2.0, RHO_MIN)
 
     final = AdmmState(W, Z, d, ou, ov, gu, gv, rho, step_u, step_v)
     return AdmmResult(final, converged, it, objective, primal_hist, dual_hist)

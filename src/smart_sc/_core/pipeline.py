@@ -206,14 +206,27 @@ def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) 
     else:
         pair, alpha = pairs[0], float(alpha_grid[0])
 
-    # Final fit on all cells.
+    # Final fit on all cells. With known ranks, every lambda of the path is
+    # solved to the final tolerance (the paper's known-rank SMART). In the
+    # data-driven pipeline lambda is chosen by BIC at the cross-validation
+    # tolerance and only the selected fit is refined to the final tolerance
+    # ("final fit with the selected (r, r_u, r_v, lam)", SMART_METHOD.md 4.5).
     r_u, r_v = pair
     problem = RotatedProblem.from_stats(stats, basis, r_u, r_v, alpha=alpha)
     state0 = initial_state(ridge.coef, basis, rank, r_u, r_v)
     no_penalty = (r_u, r_v) == (p, q)
     lams = [0.0] if no_penalty else (s.lambdas if s.lam is None else [s.lam])
-    path = fit_lambda_path(problem, state0, lams, n, tol=s.tol, max_iter=s.max_iter,
-                           inner_max_iter=INNER_MAX_ITER)
+    if cv_results and len(lams) > 1:
+        path = fit_lambda_path(problem, state0, lams, n, tol=s.cv_tol,
+                               max_iter=s.cv_max_iter, inner_max_iter=CV_INNER_MAX_ITER)
+        lam_best = path.best_lambda
+        refined = fit_lambda_path(problem, path.best_result.state, [lam_best], n, tol=s.tol,
+                                  max_iter=s.max_iter, inner_max_iter=INNER_MAX_ITER)
+        path.results[path.best] = refined.best_result
+        path.bic[path.best] = refined.bic[0]
+    else:
+        path = fit_lambda_path(problem, state0, lams, n, tol=s.tol, max_iter=s.max_iter,
+                               inner_max_iter=INNER_MAX_ITER)
     res = path.best_result
     if not res.converged:
         logger.warning(

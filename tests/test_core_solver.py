@@ -1,0 +1,131 @@
+"""The maths the solver must satisfy, checked against theory rather than itself."""
+
+import numpy as np
+import pytest
+
+from smart_sc._core.admm import RotatedProblem, SourceBasis, initial_state, solve_admm
+from smart_sc._core.ridge import ridge_gcv
+from smart_sc._core.stats import compute_sums
+from smart_sc._core.stiefel import minimize_quadratic, polar, riemannian_gradient
+from smart_sc._core.tuning import structural_pairs, structural_rank_grid
+from smart_sc.datasets import simulate_transfer
+
+
+def _uncentred_stats(X, Y):
+    return compute_sums(X, Y, np.zeros(X.shape[1]), np.zeros(Y.shape[1])).to_stats(False)
+
+
+def test_stiefel_solver_reaches_the_same_minimum_as_majorise_minimise():
+    rng = np.random.default_rng(0)
+    p, r = 40, 3
+    Q = np.linalg.qr(rng.normal(size=(p, p)))[0]
+    A = Q @ np.diag(np.linspace(0.2, 3.0, p)) @ Q.T
+    d2 = np.array([9.0, 4.0, 1.0])
+    P = np.zeros(p)
+    P[5:] = 2.0
+
+    def hess(W):
+        return (A @ W) * d2 + P[:, None] * W
+
+    B = rng.normal(size=(p, r)) * 5
+    W0 = np.linalg.qr(rng.normal(size=(p, r)))[0]
+    res = minimize_quadratic(W0, hess, B, tol=1e-9, max_iter=5000, step0=0.01)
+    # Reference: the monotone majorise-minimise iteration, run to convergence.
+    W = W0.copy()
+    L = 3.0 * 9.0 + 2.0
+    for _ in range(20000):
+        W = polar(L * W - (hess(W) + B))
+
+    def f(V):
+        return 0.5 * np.vdot(V, hess(V)) + np.vdot(V, B)
+
+    assert res.grad_norm <= 1e-9
+    assert np.allclose(res.W.T @ res.W, np.eye(r), atol=1e-12)
+    assert f(res.W) == pytest.approx(f(W), abs=1e-8)
+    assert np.linalg.norm(riemannian_gradient(res.W, hess(res.W) + B)) <= 1e-9
+
+
+def _rrr_closed_form(xx, xy, r):
+    B = np.linalg.solve(xx, xy)
+    _, evecs = np.linalg.eigh(B.T @ xx @ B)
+    Vr = evecs[:, ::-1][:, :r]
+    return B @ Vr @ Vr.T
+
+
+def test_no_penalty_admm_is_reduced_rank_regression():
+    sim = simulate_transfer(300, 20, 12, rank=3, structural_rank=5, random_state=1)
+    stats = _uncentred_stats(sim.X, sim.Y)
+    basis = SourceBasis.from_coef(sim.source_coef_pq, 20, 12)
+    pb = RotatedProblem.from_stats(stats, basis, 20, 12)  # r_u = p, r_v = q: no penalty
+    state = initial_state(ridge_gcv(stats).coef, basis, 3, 20, 12)
+    res = solve_admm(pb, state, tol=1e-7, max_iter=5000)
+    assert res.converged
+    C = res.state.coef(basis)
+    C_rrr = _rrr_closed_form(stats.xx, stats.xy, 3)
+    assert np.linalg.norm(C - C_rrr) / np.linalg.norm(C_rrr) <= 1e-4
+
+
+def test_admm_fixed_point_is_stationary_for_the_smart_objective():
+    """KKT conditions of the SMART problem at a converged iterate.
+
+    With Omega = W_perp: the multipliers are subgradients of lam ||Omega||_1, and
+    the Riemannian gradient of the Lagrangian (fit + <Gamma, W_perp>) vanishes in
+    U and V; the D-step is exact.
+    """
+    sim = simulate_transfer(200, 30, 20, rank=3, structural_rank=6, sigma0=0.05,
+                            random_state=3)
+    stats = _uncentred_stats(sim.X, sim.Y)
+    basis = SourceBasis.from_coef(sim.source_coef_pq, 30, 20)
+    lam, r_u, r_v = 0.05, 4, 4
+    pb = RotatedProblem.from_stats(stats, basis, r_u, r_v, lam_u=lam, lam_v=lam)
+    res = solve_admm(pb, initial_state(ridge_gcv(stats).coef, basis, 3, r_u, r_v),
+                     tol=1e-7, max_iter=5000)
+    assert res.converged
+    st = res.state
+    W, Z, d = st.W, st.Z, st.d
+    # Primal feasibility.
+    assert np.abs(W[r_u:] - st.omega_u).max() < 1e-5
+    assert np.abs(Z[r_v:] - st.omega_v).max() < 1e-5
+    # Subgradient: |Gamma| <= lam, and Gamma = lam sign(Omega) on the support.
+    for gamma, omega in ((st.gamma_u, st.omega_u), (st.gamma_v, st.omega_v)):
+        assert np.abs(gamma).max() <= lam * (1 + 1e-8)
+        on = omega != 0
+        assert on.any()
+        assert np.allclose(gamma[on], lam * np.sign(omega[on]), atol=1e-8)
+    # Riemannian gradients of the Lagrangian.
+    Gu = (pb.A @ W) * d**2 - pb.M @ (Z * d)
+    Gu[r_u:] += st.gamma_u
+    Gv = -(pb.M.T @ (W * d))
+    Gv[r_v:] += st.gamma_v
+    assert np.linalg.norm(riemannian_gradient(W, Gu)) < 1e-5
+    assert np.linalg.norm(riemannian_gradient(Z, Gv)) < 1e-5
+    # D is the exact least-squares diagonal.
+    num = np.einsum("ij,ij->j", W, pb.M @ Z)
+    den = np.einsum("ij,ij->j", W, pb.A @ W)
+    assert np.allclose(d, num / den, rtol=1e-10)
+    # The recorded objective settles (ADMM is not monotone, but it converges).
+    obj = np.asarray(res.objective)
+    assert abs(obj[-1] - obj[-2]) < 1e-6 * abs(obj[-1])
+
+
+def test_alpha_shrinks_only_the_d_step():
+    sim = simulate_transfer(200, 30, 20, rank=3, structural_rank=6, random_state=4)
+    stats = _uncentred_stats(sim.X, sim.Y)
+    basis = SourceBasis.from_coef(sim.source_coef_pq, 30, 20)
+    pb0 = RotatedProblem.from_stats(stats, basis, 6, 6, lam_u=1.0, lam_v=1.0)
+    s0 = initial_state(ridge_gcv(stats).coef, basis, 3, 6, 6)
+    d0 = solve_admm(pb0, s0, tol=1e-8, max_iter=3000).state.d
+    d1 = solve_admm(pb0.with_params(alpha=0.5), s0, tol=1e-8, max_iter=3000).state.d
+    assert np.all(np.abs(d1) < np.abs(d0))
+
+
+def test_structural_rank_grid_follows_the_paper():
+    grid = structural_rank_grid(5, 50, 100, 50)
+    assert grid[:6] == [0, 1, 2, 3, 4, 5]
+    assert 50 in grid and 100 in grid and max(grid) == 100
+    assert grid == sorted(set(grid))
+    # k0 > 10 r: r, 2r, ..., 5r then values from 6r to k0.
+    wide = structural_rank_grid(2, 200, 300, 200)
+    assert {2, 4, 6, 8, 10, 12, 200, 300} <= set(wide)
+    pairs = structural_pairs([10, 60, 80, 120], 100, 50)
+    assert pairs == [(10, 10), (60, 50), (80, 50), (100, 50)]
