@@ -227,9 +227,12 @@ def solve_admm(
     converged = False
     step_u, step_v = st.step_u, st.step_v
     n_u, n_v = (p - r_u) * r, (q - r_v) * r
+    # The paper's inner tolerance schedule, max(1e-6, 1e-2 * 0.9^t); its floor is
+    # lowered for outer tolerances below 1e-5 so that those stay reachable.
+    inner_floor = min(1e-6, 0.1 * tol)
     it = 0
     for it in range(1, max_iter + 1):
-        inner_tol = max(1e-6, 1e-2 * 0.9 ** (it - 1))
+        inner_tol = max(inner_floor, 1e-2 * 0.9 ** (it - 1))
         d2 = d * d
 
         # U-step: 1/2 tr(D W^T A W D) + rho/2 ||W_perp||^2 + <W, B_u>.

@@ -38,7 +38,7 @@ logger = logging.getLogger("smart_sc")
 #: Multiples of the ridge penalty tried for ``alpha`` (0 is always tried too).
 ALPHA_MULTIPLES = (0.01, 0.1, 1.0, 10.0)
 #: Stiefel iterations per subproblem: final fit, and the loose cross-validation fits.
-INNER_MAX_ITER = 100
+INNER_MAX_ITER = 20
 CV_INNER_MAX_ITER = 10
 
 
@@ -186,11 +186,15 @@ def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) 
     cv_results: dict = {}
     if sums_per_fold is not None and (len(pairs) > 1 or len(alpha_grid) > 1):
         folds = make_folds(sums_per_fold, basis, center=center, ridge_alphas=s.ridge_alphas)
-        cv_lams = s.lambdas if s.lam is None else np.array([s.lam])
+        def _cv_lambdas(pair):
+            if pair == (p, q):
+                return [0.0]
+            return s.lambdas if s.lam is None else [s.lam]
+
         jobs = (
             delayed(cv_error)(
                 folds, basis, rank=rank, pair=pair, alpha=alpha_pilot, alphas=alpha_grid,
-                lambdas=[0.0] if pair == (p, q) else cv_lams,
+                lambdas=_cv_lambdas(pair),
                 tol=s.cv_tol, max_iter=s.cv_max_iter, inner_max_iter=CV_INNER_MAX_ITER,
             )
             for pair in pairs
@@ -202,31 +206,33 @@ def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) 
         pair, alpha = pairs[i], float(alpha_grid[j])
         cv_results = {"structural_ranks": pairs, "alphas": np.asarray(alpha_grid),
                       "mse": mse, "pilot_alpha": alpha_pilot}
+        if alpha != alpha_pilot:
+            # Pricing alpha by the D-step alone holds the singular vectors of the
+            # pilot fit; refitted at another alpha they can move (at alpha = 0 on a
+            # singular design, into directions the cells barely see). Confirm the
+            # choice with real fits and keep the pilot if they do worse.
+            confirmed = cv_error(folds, basis, rank=rank, pair=pair, alpha=alpha,
+                                 alphas=[alpha], lambdas=_cv_lambdas(pair),
+                                 tol=s.cv_tol, max_iter=s.cv_max_iter,
+                                 inner_max_iter=CV_INNER_MAX_ITER)[0]
+            pilot_err = float(mse[i, alpha_grid.index(alpha_pilot)])
+            cv_results["alpha_check"] = {"alpha": alpha, "mse_refit": confirmed,
+                                         "pilot_mse": pilot_err}
+            if not confirmed <= pilot_err:
+                alpha = alpha_pilot
         logger.info("%d-fold CV chose structural ranks %s and alpha %.3g", s.cv, pair, alpha)
     else:
         pair, alpha = pairs[0], float(alpha_grid[0])
 
-    # Final fit on all cells. With known ranks, every lambda of the path is
-    # solved to the final tolerance (the paper's known-rank SMART). In the
-    # data-driven pipeline lambda is chosen by BIC at the cross-validation
-    # tolerance and only the selected fit is refined to the final tolerance
-    # ("final fit with the selected (r, r_u, r_v, lam)", SMART_METHOD.md 4.5).
+    # Final fit on all cells: the lambda path at the final tolerance, lambda by
+    # BIC among the fits that converged (SMART_METHOD.md 4.3 and 4.5).
     r_u, r_v = pair
     problem = RotatedProblem.from_stats(stats, basis, r_u, r_v, alpha=alpha)
     state0 = initial_state(ridge.coef, basis, rank, r_u, r_v)
     no_penalty = (r_u, r_v) == (p, q)
     lams = [0.0] if no_penalty else (s.lambdas if s.lam is None else [s.lam])
-    if cv_results and len(lams) > 1:
-        path = fit_lambda_path(problem, state0, lams, n, tol=s.cv_tol,
-                               max_iter=s.cv_max_iter, inner_max_iter=CV_INNER_MAX_ITER)
-        lam_best = path.best_lambda
-        refined = fit_lambda_path(problem, path.best_result.state, [lam_best], n, tol=s.tol,
-                                  max_iter=s.max_iter, inner_max_iter=INNER_MAX_ITER)
-        path.results[path.best] = refined.best_result
-        path.bic[path.best] = refined.bic[0]
-    else:
-        path = fit_lambda_path(problem, state0, lams, n, tol=s.tol, max_iter=s.max_iter,
-                               inner_max_iter=INNER_MAX_ITER)
+    path = fit_lambda_path(problem, state0, lams, n, tol=s.tol, max_iter=s.max_iter,
+                           inner_max_iter=INNER_MAX_ITER)
     res = path.best_result
     if not res.converged:
         logger.warning(

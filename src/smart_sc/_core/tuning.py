@@ -93,6 +93,7 @@ def fit_lambda_path(
 
     The path runs from the largest lambda down, each fit starting from the
     previous solution; ties in BIC go to the larger lambda (the simpler model).
+    Fits that did not converge are not chosen while a converged one exists.
     With one lambda this is a single fit.
     """
     lams = np.sort(np.asarray(lambdas, dtype=np.float64))[::-1]
@@ -106,7 +107,13 @@ def fit_lambda_path(
         results.append(res)
         scores[i] = bic(pb, res, n)
         state = res.state if warm_start else state0
-    best = int(np.argmin(scores))
+    # Only fits that met the tolerance are scored: an unconverged iterate's
+    # Omega can still be all zero while U leaves the source subspace, which the
+    # BIC would reward as a sparse model (seen at structural rank < r, large
+    # lambda). Without any converged fit, all are compared.
+    converged = np.array([res.converged for res in results])
+    eligible = np.where(converged, scores, np.inf) if converged.any() else scores
+    best = int(np.argmin(eligible))
     return PathFit(lambdas=lams, bic=scores, results=results, best=best)
 
 

@@ -1,0 +1,247 @@
+"""SMARTRegressor: what the paper guarantees, what users rely on, what must be refused."""
+
+import logging
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import check_estimator
+
+from smart_sc import SmallTargetWarning, SMARTRegressor
+from smart_sc.baselines import ReducedRankRegression, TargetRidge
+from smart_sc.datasets import estimation_error, simulate_transfer
+
+
+@pytest.fixture(scope="module")
+def model_one():
+    return simulate_transfer(200, 100, 50, random_state=11)
+
+
+@pytest.fixture(scope="module")
+def small_sim():
+    return simulate_transfer(150, 30, 20, rank=3, structural_rank=6, random_state=5)
+
+
+def test_known_rank_recovers_the_paper_design(model_one):
+    sim = model_one
+    fit = SMARTRegressor(sim.source_coef, rank=5, structural_rank=10, alpha=0.0,
+                         fit_intercept=False).fit(sim.X, sim.Y)
+    err = estimation_error(fit.coef_, sim.true_coef)
+    ridge = estimation_error(TargetRidge(fit_intercept=False).fit(sim.X, sim.Y).coef_,
+                             sim.true_coef)
+    # Paper, Model I n=200: SMART ~0.006-0.009, ridge ~0.05, source-only ~0.3.
+    assert err < 0.012
+    assert err < ridge / 4
+    assert err < estimation_error(sim.source_coef, sim.true_coef) / 20
+    assert fit.converged_ and fit.rank_ == 5 and fit.structural_rank_ == (10, 10)
+    assert fit.lam_ in fit.bic_path_["lambdas"]
+    assert fit.bic_path_["bic"].argmin() == list(fit.bic_path_["lambdas"]).index(fit.lam_)
+    assert len(fit.objective_history_) == fit.n_iter_ == len(fit.dual_residual_history_)
+    assert fit.primal_residual_history_[-1] <= 1e-3 and fit.dual_residual_history_[-1] <= 1e-3
+
+
+@pytest.mark.parametrize("with_source", [True, False])
+def test_penalty_off_gives_reduced_rank_regression(small_sim, with_source):
+    sim = small_sim
+    p, q = sim.X.shape[1], sim.Y.shape[1]
+    source = sim.source_coef if with_source else None
+    fit = SMARTRegressor(source, rank=3, structural_rank=(p, q), lam=0.0, alpha=0.0,
+                         tol=1e-7, max_iter=5000).fit(sim.X, sim.Y)
+    rrr = ReducedRankRegression(rank=3).fit(sim.X, sim.Y)
+    rel = np.linalg.norm(fit.coef_ - rrr.coef_) / np.linalg.norm(rrr.coef_)
+    assert rel <= 1e-4
+    assert np.allclose(fit.intercept_, rrr.intercept_, atol=1e-4)
+
+
+def test_data_driven_transfer_beats_target_only(small_sim):
+    sim = small_sim
+    fit = SMARTRegressor(sim.source_coef, random_state=0).fit(sim.X, sim.Y)
+    rrr = ReducedRankRegression().fit(sim.X, sim.Y)
+    assert fit.rank_ == 3
+    assert estimation_error(fit.coef_, sim.true_coef) < 0.7 * estimation_error(
+        rrr.coef_, sim.true_coef)
+    mse = fit.cv_results_["mse"]
+    assert mse.shape == (len(fit.cv_results_["structural_ranks"]),
+                         len(fit.cv_results_["alphas"]))
+    assert 0.0 in fit.cv_results_["alphas"]
+    assert fit.alpha_ in fit.cv_results_["alphas"]
+
+
+def test_unrelated_source_costs_little():
+    """Negative transfer: a random source must not be much worse than target-only RRR."""
+    ratios = []
+    for seed in (1, 2):
+        sim = simulate_transfer(150, 30, 20, rank=3, structural_rank=6, random_state=seed)
+        rng = np.random.default_rng(100 + seed)
+        unrelated = rng.normal(size=sim.source_coef.shape)
+        smart = SMARTRegressor(unrelated, random_state=seed).fit(sim.X, sim.Y)
+        rrr = ReducedRankRegression().fit(sim.X, sim.Y)
+        ratios.append(estimation_error(smart.coef_, sim.true_coef)
+                      / estimation_error(rrr.coef_, sim.true_coef))
+    assert np.mean(ratios) <= 1.15
+
+
+def test_same_random_state_same_result_bit_for_bit(small_sim):
+    sim = small_sim
+    a = SMARTRegressor(sim.source_coef, random_state=3).fit(sim.X, sim.Y)
+    b = SMARTRegressor(sim.source_coef, random_state=3).fit(sim.X, sim.Y)
+    assert np.array_equal(a.coef_, b.coef_)
+    assert np.array_equal(a.intercept_, b.intercept_)
+    assert a.structural_rank_ == b.structural_rank_ and a.lam_ == b.lam_
+
+
+def test_small_target_is_finite_warns_once_and_matches_ridge():
+    """Fewer training cells than genes, a design where ridge is the right model."""
+    rng = np.random.default_rng(0)
+    p, q, n_train, n_test = 80, 12, 50, 400
+    C = rng.normal(size=(p, 4)) @ rng.normal(size=(4, q)) / np.sqrt(p)
+    X = rng.normal(size=(n_train + n_test, p))
+    Y = X @ C + rng.normal(size=(n_train + n_test, q))
+    source = (C + 0.3 * rng.normal(size=C.shape) / np.sqrt(p)).T
+    Xtr, Ytr, Xte, Yte = X[:n_train], Y[:n_train], X[n_train:], Y[n_train:]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = SMARTRegressor(source, random_state=0).fit(Xtr, Ytr)
+    small = [w for w in caught if issubclass(w.category, SmallTargetWarning)]
+    assert len(small) == 1
+    assert "singular" in str(small[0].message)
+    assert fit.small_target_
+    assert np.all(np.isfinite(fit.coef_))
+    ridge = TargetRidge().fit(Xtr, Ytr)
+    mse_smart = np.mean((fit.predict(Xte) - Yte) ** 2)
+    mse_ridge = np.mean((ridge.predict(Xte) - Yte) ** 2)
+    assert mse_smart <= mse_ridge * 1.02
+
+
+def test_unshrunk_fit_on_a_small_target_is_what_alpha_repairs():
+    """alpha = 0 on n < p overfits; the data-driven alpha does better out of sample."""
+    rng = np.random.default_rng(1)
+    p, q, n_train = 60, 10, 40
+    C = rng.normal(size=(p, 3)) @ rng.normal(size=(3, q)) / np.sqrt(p)
+    X = rng.normal(size=(n_train + 300, p))
+    Y = X @ C + rng.normal(size=(n_train + 300, q))
+    source = C.T + 0.3 * rng.normal(size=(q, p)) / np.sqrt(p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SmallTargetWarning)
+        paper = SMARTRegressor(source, rank=3, alpha=0.0, random_state=0).fit(
+            X[:n_train], Y[:n_train])
+        ours = SMARTRegressor(source, rank=3, random_state=0).fit(X[:n_train], Y[:n_train])
+    def mse(m):
+        return np.mean((m.predict(X[n_train:]) - Y[n_train:]) ** 2)
+    assert ours.alpha_ > 0
+    assert mse(ours) < mse(paper)
+
+
+def test_dense_and_sparse_inputs_agree(small_sim):
+    sim = small_sim
+    X = sim.X.copy()
+    X[np.abs(X) < 0.8] = 0.0  # make it genuinely sparse
+    params = dict(rank=3, structural_rank=6, lam=0.05, alpha=0.0, tol=1e-10, max_iter=5000)
+    dense = SMARTRegressor(sim.source_coef, **params).fit(X, sim.Y)
+    assert dense.converged_
+    for fmt in (sp.csr_matrix, sp.csc_matrix):
+        sparse = SMARTRegressor(sim.source_coef, **params).fit(fmt(X), sim.Y)
+        assert np.allclose(sparse.coef_, dense.coef_, atol=1e-8)
+        assert np.allclose(sparse.intercept_, dense.intercept_, atol=1e-8)
+        assert np.allclose(sparse.predict(fmt(X)), dense.predict(X), atol=1e-8)
+
+
+def test_one_dimensional_target(small_sim):
+    sim = small_sim
+    y = sim.Y[:, 0]
+    fit = SMARTRegressor(sim.source_coef[0], rank=1, structural_rank=3, alpha=0.0).fit(
+        sim.X, y)
+    assert fit.coef_.shape == (sim.X.shape[1],)
+    assert isinstance(fit.intercept_, float)
+    assert fit.predict(sim.X).shape == (sim.X.shape[0],)
+    assert fit.score(sim.X, y) > 0.5
+
+
+def test_intercept_is_recovered(small_sim):
+    sim = small_sim
+    shift = np.linspace(-3, 3, sim.Y.shape[1])
+    fit = SMARTRegressor(sim.source_coef, rank=3, structural_rank=6, alpha=0.0).fit(
+        sim.X + 5.0, sim.Y + shift)
+    ref = SMARTRegressor(sim.source_coef, rank=3, structural_rank=6, alpha=0.0).fit(
+        sim.X, sim.Y)
+    assert np.allclose(fit.coef_, ref.coef_, atol=1e-6)
+    assert np.allclose(fit.predict(sim.X + 5.0), ref.predict(sim.X) + shift, atol=1e-6)
+
+
+def test_non_convergence_is_reported(small_sim, caplog):
+    sim = small_sim
+    with caplog.at_level(logging.WARNING, logger="smart_sc"):
+        fit = SMARTRegressor(sim.source_coef, rank=3, structural_rank=2, lam=1.0, alpha=0.0,
+                             max_iter=2).fit(sim.X, sim.Y)
+    assert not fit.converged_ and fit.n_iter_ == 2
+    assert any("did not converge" in r.getMessage() for r in caplog.records)
+
+
+def test_works_in_pipeline_clone_and_cross_validation(small_sim):
+    sim = small_sim
+    est = make_pipeline(StandardScaler(), SMARTRegressor(sim.source_coef, rank=3,
+                                                         structural_rank=6, alpha=0.0))
+    scores = cross_val_score(est, sim.X, sim.Y, cv=3)
+    assert np.all(scores > 0.5)
+    cloned = clone(est)
+    assert cloned.get_params()["smartregressor__rank"] == 3
+    assert not hasattr(cloned[-1], "coef_")
+
+
+def test_scikit_learn_estimator_checks():
+    check_estimator(SMARTRegressor())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "X_edit", "message"),
+    [
+        ({}, "nan", "NaN"),
+        ({}, "inf", "infinity"),
+        ({"lam": -1.0}, None, "lam must be a non-negative"),
+        ({"alpha": -0.1}, None, "alpha must be a non-negative"),
+        ({"rank": 25}, None, "rank=25 exceeds min"),
+        ({"rank": 0}, None, "rank must be an integer >= 1"),
+        ({"structural_rank": (31, 3)}, None, "r_u=31"),
+        ({"structural_rank": -1}, None, "structural_rank must be >= 0"),
+        ({"cv": 1}, None, "cv must be an integer >= 2"),
+        ({"tol": 0}, None, "tol must be a positive"),
+    ],
+)
+def test_bad_input_raises_a_clear_error(small_sim, kwargs, X_edit, message):
+    sim = small_sim
+    X = sim.X.copy()
+    if X_edit == "nan":
+        X[3, 4] = np.nan
+    elif X_edit == "inf":
+        X[0, 0] = np.inf
+    with pytest.raises(ValueError, match=message):
+        SMARTRegressor(sim.source_coef, **kwargs).fit(X, sim.Y)
+
+
+def test_source_shape_and_content_are_checked(small_sim):
+    sim = small_sim
+    with pytest.raises(ValueError, match=r"source_coef has shape \(20, 29\)"):
+        SMARTRegressor(sim.source_coef[:, :29]).fit(sim.X, sim.Y)
+    bad = sim.source_coef.copy()
+    bad[0, :3] = np.nan
+    with pytest.raises(ValueError, match="3 NaN"):
+        SMARTRegressor(bad).fit(sim.X, sim.Y)
+
+
+def test_rank_above_the_source_rank_is_refused(small_sim):
+    sim = small_sim
+    low = sim.source_coef_pq[:, :2] @ np.eye(2, sim.Y.shape[1])  # rank-2 source
+    with pytest.raises(ValueError, match="rank of source_coef"):
+        SMARTRegressor(low.T, rank=3).fit(sim.X, sim.Y)
+
+
+def test_too_few_samples_for_the_folds():
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(8, 5)), rng.normal(size=(8, 3))
+    with pytest.raises(ValueError, match="5-fold cross-validation needs at least 10"):
+        SMARTRegressor(rng.normal(size=(3, 5))).fit(X, Y)
