@@ -22,11 +22,16 @@ import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import KFold
 
 from ._core.rank import select_rank_rsc
 from ._core.ridge import DEFAULT_RIDGE_ALPHAS, ridge_gcv
-from ._core.stats import RawSums, SufficientStats, fold_sums, total
+from ._core.stats import (
+    SufficientStats,
+    fold_sums,
+    kfold_labels,
+    total,
+    validation_sse_per_target,
+)
 from ._regressor_base import (
     StatsLinearRegressor,
     check_nonnegative,
@@ -88,28 +93,6 @@ def _ols_coef(stats: SufficientStats, factors=None) -> np.ndarray:
     """Minimum-norm least squares ``xx^+ xy`` (p x q)."""
     evals, evecs = _pinv_factors(stats) if factors is None else factors
     return evecs @ ((evecs.T @ stats.xy) / evals[:, None])
-
-
-def _validation_sse_per_target(
-    held_out: RawSums, train: SufficientStats, coef: np.ndarray
-) -> np.ndarray:
-    """Per-response ``||y_val,j - X_val c_j - b_j||^2`` on held-out cells, from their sums.
-
-    The per-response version of :func:`smart_sc._core.stats.validation_sse` (which
-    returns the total): tuning a penalty per response needs each response's error.
-    """
-    if train.centered:
-        b = (train.y_mean - held_out.shift_y) - (train.x_mean - held_out.shift_x) @ coef
-    else:
-        b = np.zeros(coef.shape[1])
-    sse = (
-        np.diag(held_out.syy)
-        - 2.0 * np.einsum("ij,ij->j", coef, held_out.sxy)
-        + np.einsum("ij,ij->j", coef, held_out.sxx @ coef)
-        - 2.0 * b * (held_out.sy - coef.T @ held_out.sx)
-        + held_out.n * b * b
-    )
-    return np.maximum(sse, 0.0)
 
 
 def _lasso_gap(xx, xy, yy_diag, alpha, W) -> np.ndarray:
@@ -574,10 +557,7 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         X, y = self._validate_xy(X, y)
         self._check_params(X.shape[0])
         center = bool(self.fit_intercept)
-        folds = np.empty(X.shape[0], dtype=int)
-        splitter = KFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
-        for k, (_, test) in enumerate(splitter.split(X)):
-            folds[test] = k
+        folds = kfold_labels(X.shape[0], self.cv, self.random_state)
         # The only pass over the cells: per-fold sums, from which every training
         # set (total minus one fold) and held-out error follow.
         sums = fold_sums(X, y, folds, self.cv, center=center)
@@ -592,7 +572,7 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
             coefs, _, conv = _lasso_path(train, grid, max_iter=self.max_iter, tol=self.tol)
             n_failed += int((~conv).sum())
             for k in range(grid.shape[0]):
-                cv_sse[k] += _validation_sse_per_target(held_out, train, coefs[k])
+                cv_sse[k] += validation_sse_per_target(held_out, train, coefs[k])
         cv_mse = cv_sse / stats.n
         # argmin takes the first minimum: ties go to the larger penalty.
         best = np.argmin(cv_mse, axis=0)

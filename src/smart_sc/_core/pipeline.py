@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.model_selection import KFold
 from tqdm.auto import tqdm
 
 from .admm import RotatedProblem, SourceBasis, initial_state
 from .rank import RankSelection, design_rank, is_design_ill_posed, select_rank_rsc
 from .ridge import DEFAULT_RIDGE_ALPHAS, ridge_gcv
-from .stats import compute_sums, fold_sums, total
+from .stats import compute_sums, fold_sums, kfold_labels, total
 from .tuning import (
     DEFAULT_LAMBDAS,
     PathFit,
@@ -91,14 +90,6 @@ class SmartFit:
         return self.path.best_result
 
 
-def _fold_labels(n: int, cv: int, random_state) -> np.ndarray:
-    labels = np.empty(n, dtype=np.intp)
-    splitter = KFold(n_splits=cv, shuffle=True, random_state=random_state)
-    for k, (_, test) in enumerate(splitter.split(np.empty((n, 1)))):
-        labels[test] = k
-    return labels
-
-
 def _needs_cv(s: SmartSettings, has_source: bool) -> bool:
     return s.alpha is None or (has_source and s.structural_rank is None)
 
@@ -124,7 +115,7 @@ def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) 
                 f"{s.cv}-fold cross-validation needs at least {2 * s.cv} samples "
                 f"(2 per fold), got n_samples = {n}; lower cv or fix the tuning parameters"
             )
-        labels = _fold_labels(n, s.cv, s.random_state)
+        labels = kfold_labels(n, s.cv, s.random_state)
         sums_per_fold = fold_sums(X, Y, labels, s.cv, center=center)
         raw = total(sums_per_fold)
     elif center:

@@ -18,13 +18,16 @@ from functools import singledispatch
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.model_selection import KFold
 
 __all__ = [
     "RawSums",
     "SufficientStats",
     "compute_sums",
     "fold_sums",
+    "kfold_labels",
     "validation_sse",
+    "validation_sse_per_target",
 ]
 
 
@@ -208,6 +211,15 @@ def compute_sums(X, Y, shift_x=None, shift_y=None) -> RawSums:
     )
 
 
+def kfold_labels(n: int, n_folds: int, random_state) -> np.ndarray:
+    """Fold of each of ``n`` cells under shuffled K-fold (scikit-learn's ``KFold``)."""
+    labels = np.empty(n, dtype=np.intp)
+    splitter = KFold(n_splits=n_folds, shuffle=True, random_state=random_state)
+    for k, (_, test) in enumerate(splitter.split(np.empty((n, 1)))):
+        labels[test] = k
+    return labels
+
+
 def fold_sums(X, Y, folds: np.ndarray, n_folds: int, *, center: bool) -> list[RawSums]:
     """Sums per fold in one pass; ``folds[i]`` is cell ``i``'s fold in ``0..n_folds-1``.
 
@@ -234,8 +246,9 @@ def total(sums: list[RawSums]) -> RawSums:
     return acc
 
 
-def validation_sse(held_out: RawSums, train: SufficientStats, coef: np.ndarray) -> float:
-    """``||Y_val - X_val C - 1 b^T||_F^2`` on held-out cells, from their sums.
+def validation_sse_per_target(held_out: RawSums, train: SufficientStats,
+                              coef: np.ndarray) -> np.ndarray:
+    """Per response ``||y_val - X_val c - b||^2`` on held-out cells, from their sums.
 
     ``b`` is the training intercept; in the shifted coordinates of the sums it is
     ``(y_mean - shift_y) - (x_mean - shift_x) C``.
@@ -245,10 +258,15 @@ def validation_sse(held_out: RawSums, train: SufficientStats, coef: np.ndarray) 
     else:
         b = np.zeros(coef.shape[1])
     sse = (
-        np.trace(held_out.syy)
-        - 2.0 * np.sum(coef * held_out.sxy)
-        + np.sum(coef * (held_out.sxx @ coef))
-        - 2.0 * b @ (held_out.sy - coef.T @ held_out.sx)
-        + held_out.n * (b @ b)
+        np.diag(held_out.syy)
+        - 2.0 * np.einsum("ij,ij->j", coef, held_out.sxy)
+        + np.einsum("ij,ij->j", coef, held_out.sxx @ coef)
+        - 2.0 * b * (held_out.sy - coef.T @ held_out.sx)
+        + held_out.n * b * b
     )
-    return float(max(sse, 0.0))
+    return np.maximum(sse, 0.0)
+
+
+def validation_sse(held_out: RawSums, train: SufficientStats, coef: np.ndarray) -> float:
+    """``||Y_val - X_val C - 1 b^T||_F^2`` on held-out cells (all responses)."""
+    return float(validation_sse_per_target(held_out, train, coef).sum())
