@@ -116,25 +116,12 @@ def test_small_target_is_finite_warns_once_and_matches_ridge():
     mse_smart = np.mean((fit.predict(Xte) - Yte) ** 2)
     mse_ridge = np.mean((ridge.predict(Xte) - Yte) ** 2)
     assert mse_smart <= mse_ridge * 1.02
-
-
-def test_unshrunk_fit_on_a_small_target_is_what_alpha_repairs():
-    """alpha = 0 on n < p overfits; the data-driven alpha does better out of sample."""
-    rng = np.random.default_rng(1)
-    p, q, n_train = 60, 10, 40
-    C = rng.normal(size=(p, 3)) @ rng.normal(size=(3, q)) / np.sqrt(p)
-    X = rng.normal(size=(n_train + 300, p))
-    Y = X @ C + rng.normal(size=(n_train + 300, q))
-    source = C.T + 0.3 * rng.normal(size=(q, p)) / np.sqrt(p)
+    # The paper's unshrunk estimator on the same cells: what alpha repairs.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SmallTargetWarning)
-        paper = SMARTRegressor(source, rank=3, alpha=0.0, random_state=0).fit(
-            X[:n_train], Y[:n_train])
-        ours = SMARTRegressor(source, rank=3, random_state=0).fit(X[:n_train], Y[:n_train])
-    def mse(m):
-        return np.mean((m.predict(X[n_train:]) - Y[n_train:]) ** 2)
-    assert ours.alpha_ > 0
-    assert mse(ours) < mse(paper)
+        paper = SMARTRegressor(source, alpha=0.0, random_state=0).fit(Xtr, Ytr)
+    mse_paper = np.mean((paper.predict(Xte) - Yte) ** 2)
+    assert mse_paper > 10 * mse_smart
 
 
 def test_dense_and_sparse_inputs_agree(small_sim):
@@ -165,10 +152,9 @@ def test_one_dimensional_target(small_sim):
 def test_intercept_is_recovered(small_sim):
     sim = small_sim
     shift = np.linspace(-3, 3, sim.Y.shape[1])
-    fit = SMARTRegressor(sim.source_coef, rank=3, structural_rank=6, alpha=0.0).fit(
-        sim.X + 5.0, sim.Y + shift)
-    ref = SMARTRegressor(sim.source_coef, rank=3, structural_rank=6, alpha=0.0).fit(
-        sim.X, sim.Y)
+    params = dict(rank=3, structural_rank=6, alpha=0.0, tol=1e-9, max_iter=5000)
+    fit = SMARTRegressor(sim.source_coef, **params).fit(sim.X + 5.0, sim.Y + shift)
+    ref = SMARTRegressor(sim.source_coef, **params).fit(sim.X, sim.Y)
     assert np.allclose(fit.coef_, ref.coef_, atol=1e-6)
     assert np.allclose(fit.predict(sim.X + 5.0), ref.predict(sim.X) + shift, atol=1e-6)
 
