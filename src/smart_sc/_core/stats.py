@@ -6,9 +6,11 @@ over the cells collects these per fold (:class:`RawSums`); training statistics
 of any fold are the total minus that fold, so cross-validation never touches the
 cells again and the solvers' cost does not depend on the number of cells.
 
-Dense inputs are shifted by their column means before the products are formed
-(uncentred sums of large-mean columns lose digits when centred afterwards); sparse
-inputs are not shifted, so they are never densified.
+Cells are read in blocks of rows, densified one block at a time (bounded
+memory for sparse input), and shifted by approximately their column means
+before the products are formed (uncentred sums of large-mean columns lose digits
+when centred afterwards). Dense and sparse storage go through the same code, so
+the same values give bit-identical statistics and hence identical fits.
 """
 
 from __future__ import annotations
@@ -151,45 +153,69 @@ def _as_dense_targets(Y) -> np.ndarray:
     if sp.issparse(Y):
         Y = Y.toarray()
     Y = np.asarray(Y, dtype=np.float64)
-    return Y[:, None] if Y.ndim == 1 else Y
+    return np.ascontiguousarray(Y[:, None] if Y.ndim == 1 else Y)
+
+
+#: Cells densified at a time: bounded memory for sparse input, and one code
+#: path for every storage, so the same values give bit-identical statistics.
+_BLOCK_ENTRIES = 4_000_000
 
 
 @singledispatch
-def _cross_products(X, Y: np.ndarray, shift_x: np.ndarray):
-    """Return ``(sum x, X^T X, X^T Y)`` of ``X - shift_x`` with ``Y``."""
+def _row_blocks(X, rows: int):
+    """Yield consecutive dense float64 blocks of rows of ``X``."""
     raise TypeError(
         f"unsupported input type {type(X).__name__}; expected a numpy array or a "
         "scipy sparse matrix"
     )
 
 
-@_cross_products.register
-def _(X: np.ndarray, Y, shift_x):
-    Xs = X - shift_x
-    return Xs.sum(axis=0), Xs.T @ Xs, Xs.T @ Y
+@_row_blocks.register
+def _(X: np.ndarray, rows: int):
+    for start in range(0, X.shape[0], rows):
+        # C order always: BLAS sums in an order set by the memory layout, and the
+        # same values must give the same bits whatever layout they arrive in.
+        yield np.array(X[start:start + rows], dtype=np.float64, order="C")
 
 
-def _sparse_cross_products(X, Y, shift_x):
-    if np.any(shift_x):
-        raise ValueError("sparse inputs are not shifted (that would densify them)")
+def _sparse_row_blocks(X, rows: int):
     X = X.tocsr()
-    sx = np.asarray(X.sum(axis=0)).ravel()
-    sxx = (X.T @ X).toarray()
-    sxy = np.asarray(X.T @ Y)
-    return sx, sxx, sxy
+    for start in range(0, X.shape[0], rows):
+        yield np.asarray(X[start:start + rows].toarray(order="C"), dtype=np.float64)
 
 
 for _sparse_type in (sp.spmatrix, sp.sparray):
-    _cross_products.register(_sparse_type)(_sparse_cross_products)
+    _row_blocks.register(_sparse_type)(_sparse_row_blocks)
+
+
+def _block_rows(p: int) -> int:
+    return max(1, _BLOCK_ENTRIES // max(p, 1))
+
+
+def _cross_products(X, Y: np.ndarray, shift_x: np.ndarray):
+    """Return ``(sum x, X^T X, X^T Y)`` of ``X - shift_x`` with ``Y``, block by block."""
+    p, q = X.shape[1], Y.shape[1]
+    sx, sxx, sxy = np.zeros(p), np.zeros((p, p)), np.zeros((p, q))
+    rows = _block_rows(p)
+    for start, block in zip(range(0, X.shape[0], rows), _row_blocks(X, rows), strict=True):
+        block -= shift_x
+        sx += block.sum(axis=0)
+        sxx += block.T @ block
+        sxy += block.T @ Y[start:start + rows]
+    return sx, sxx, sxy
 
 
 def default_shift(X, Y) -> tuple[np.ndarray, np.ndarray]:
-    """Column means for dense inputs, zeros for sparse ``X`` (never densified)."""
+    """Column means of the first block of cells: a shift that keeps digits.
+
+    Uncentred sums of columns with large means lose precision when centred
+    afterwards; shifting by (approximately) the mean first avoids it. The first
+    block is read the same way for every storage, so dense and sparse inputs
+    get the same shift.
+    """
     Yd = _as_dense_targets(Y)
-    shift_y = Yd.mean(axis=0)
-    if sp.issparse(X):
-        return np.zeros(X.shape[1]), shift_y
-    return np.asarray(X, dtype=np.float64).mean(axis=0), shift_y
+    first = next(iter(_row_blocks(X, _block_rows(X.shape[1]))))
+    return first.mean(axis=0), Yd[: first.shape[0]].mean(axis=0)
 
 
 def compute_sums(X, Y, shift_x=None, shift_y=None) -> RawSums:
