@@ -1,0 +1,671 @@
+"""SourceModel: names, validation, the pickle-free file format, alignment by name."""
+
+from __future__ import annotations
+
+import doctest
+import json
+import logging
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LinearRegression, Ridge
+
+import smart_sc
+import smart_sc.source as source_module
+from smart_sc.source import FORMAT, FORMAT_VERSION, SourceModel, as_source_model
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+def _model(n_genes: int = 6, n_proteins: int = 3, seed: int = 0, **provenance) -> SourceModel:
+    rng = np.random.default_rng(seed)
+    genes = [f"GENE{i}" for i in range(n_genes)]
+    proteins = [f"PROT{j}" for j in range(n_proteins)]
+    coef = pd.DataFrame(rng.normal(size=(n_genes, n_proteins)), index=genes, columns=proteins)
+    intercept = pd.Series(rng.normal(size=n_proteins), index=proteins)
+    return SourceModel.from_dataframe(coef, intercept, **provenance)
+
+
+@pytest.fixture
+def saved(tmp_path) -> tuple[SourceModel, Path]:
+    model = _model(population="PBMC", n_cells=1234)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    return model, path
+
+
+def _entries(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def _rewrite(path: Path, **changes) -> None:
+    """Rewrite a saved model with some entries replaced (``None`` removes one)."""
+    arrays = _entries(path)
+    for key, value in changes.items():
+        if value is None:
+            arrays.pop(key)
+        else:
+            arrays[key] = value
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def _metadata(path: Path) -> dict:
+    return json.loads(str(_entries(path)["metadata"][()]))
+
+
+def _with_metadata(path: Path, **changes) -> None:
+    meta = _metadata(path)
+    meta.update(changes)
+    _rewrite(path, metadata=np.array(json.dumps(meta)))
+
+
+# ----------------------------------------------------------------------------- round trip
+
+
+def test_roundtrip_is_exact(tmp_path):
+    genes = ["CD3E", "MS4A1", "HLA-DRA", "gène é", " leading space", "x" * 80]
+    proteins = ["CD3", "CD19", "HLA-DR_TotalSeqB"]
+    values = np.array(
+        [
+            [0.1, -0.0, 1e-310],  # negative zero and a subnormal must survive bit for bit
+            [np.pi, 2.0 / 3.0, -1e300],
+            [1.0, 2.0, 3.0],
+            [0.0, 0.0, 0.0],
+            [np.nextafter(1.0, 2.0), -5.5, 7.25],
+            [1e-12, 3.0, -2.0],
+        ]
+    )
+    provenance = {
+        "population": "PBMC healthy donors",
+        "n_cells": 5123,
+        "preprocessing": {"rna": {"normalize_total": 1e4, "log1p": True}, "prot": "clr"},
+        "estimator": "Ridge",
+        "estimator_params": {"alpha": 0.5, "fit_intercept": True, "solver": None},
+        "donors": ["d1", "d2"],
+    }
+    model = SourceModel.from_arrays(values, genes, proteins, [0.5, -1.5, 1e-8], **provenance)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    loaded = SourceModel.load(path)
+
+    assert loaded.equals(model)
+    assert loaded.genes.tolist() == genes
+    assert loaded.proteins.tolist() == proteins
+    assert loaded.coef.to_numpy().dtype == np.float64
+    assert loaded.coef.to_numpy().tobytes() == model.coef.to_numpy().tobytes()
+    assert loaded.intercept.to_numpy().tobytes() == model.intercept.to_numpy().tobytes()
+    assert loaded.intercept.index.tolist() == proteins
+    assert loaded.provenance == model.provenance
+    assert loaded.provenance["preprocessing"]["rna"]["normalize_total"] == 1e4
+    # Filled in at construction, kept (not refreshed) by loading.
+    assert loaded.provenance["smart_sc_version"] == smart_sc.__version__
+    assert loaded.provenance["created"] == model.provenance["created"]
+
+
+def test_save_accepts_str_and_writes_exactly_that_path(tmp_path):
+    model = _model()
+    target = tmp_path / "pbmc.smart"  # numpy would append ".npz" to a bare str path
+    model.save(str(target))
+    assert sorted(os.listdir(tmp_path)) == ["pbmc.smart"]
+    assert SourceModel.load(str(target)).equals(model)
+
+
+def test_file_holds_no_object_arrays_and_documented_metadata(saved):
+    model, path = saved
+    arrays = _entries(path)  # allow_pickle=False: would raise on any object array
+    assert set(arrays) == {"metadata", "coef", "intercept", "genes", "proteins"}
+    assert {a.dtype.kind for a in arrays.values()} <= {"f", "U"}
+    meta = _metadata(path)
+    assert meta["format"] == FORMAT == "smart_sc.SourceModel"
+    assert meta["format_version"] == FORMAT_VERSION == 1
+    assert (meta["n_genes"], meta["n_proteins"]) == (model.n_genes, model.n_proteins)
+    assert meta["provenance"] == model.provenance
+
+
+def test_save_is_atomic_and_leaves_no_temp_files(tmp_path):
+    path = tmp_path / "model.npz"
+    first, second = _model(seed=1), _model(seed=2)
+    first.save(path)
+    second.save(path)  # replaces
+    assert os.listdir(tmp_path) == ["model.npz"]
+    assert SourceModel.load(path).equals(second)
+
+
+@pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()])
+def test_failed_write_leaves_existing_file_untouched(tmp_path, monkeypatch, error):
+    path = tmp_path / "model.npz"
+    original = _model(seed=1)
+    original.save(path)
+    before = path.read_bytes()
+
+    def failing_savez(fh, **arrays):
+        fh.write(b"PK\x03\x04 partial")  # something reached the temp file before failing
+        raise error
+
+    monkeypatch.setattr(np, "savez", failing_savez)
+    with pytest.raises(type(error)):
+        _model(seed=2).save(path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["model.npz"]
+    monkeypatch.undo()
+    assert SourceModel.load(path).equals(original)
+
+
+def test_failed_first_write_leaves_nothing(tmp_path, monkeypatch):
+    def failing_savez(fh, **arrays):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", failing_savez)
+    with pytest.raises(OSError, match=r"disk full"):
+        _model().save(tmp_path / "model.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_new_file_gets_umask_permissions(tmp_path):
+    # A temp file from tempfile would be 0o600; a model meant to travel should not be.
+    umask = os.umask(0)
+    os.umask(umask)
+    path = tmp_path / "model.npz"
+    _model().save(path)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_missing_file_raises_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        SourceModel.load(tmp_path / "nope.npz")
+
+
+# ----------------------------------------------------------------------------- hostile files
+
+
+class _Payload:
+    """Unpickling this creates ``marker`` (via ``open``): proof that code ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _payload_array(marker: Path) -> np.ndarray:
+    arr = np.empty(1, dtype=object)
+    arr[0] = _Payload(marker)
+    return arr
+
+
+def test_payload_is_live_when_unpickled(tmp_path):
+    # Control for the test below: the payload really runs when numpy is allowed to
+    # unpickle, so its absence there means smart_sc never unpickled.
+    marker = tmp_path / "control_marker"
+    path = tmp_path / "evil.npz"
+    np.savez(path, x=_payload_array(marker))
+    with np.load(path, allow_pickle=True) as npz:
+        npz["x"][0].close()
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("entry", ["genes", "coef", "metadata"])
+def test_pickle_in_file_is_refused_and_never_run(saved, tmp_path, entry):
+    _, path = saved
+    marker = tmp_path / f"pwned_{entry}"
+    _rewrite(path, **{entry: _payload_array(marker)})
+    with pytest.raises(ValueError, match=r"Python objects \(pickled data\)") as info:
+        SourceModel.load(path)
+    assert entry in str(info.value)
+    assert not marker.exists()
+
+
+def test_object_npy_file_is_refused_and_never_run(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "model.npz"
+    with open(path, "wb") as fh:  # a single pickled object array under our file name
+        np.save(fh, _payload_array(marker), allow_pickle=True)
+    with pytest.raises(ValueError, match=r"is not a smart_sc SourceModel file"):
+        SourceModel.load(path)
+    assert not marker.exists()
+
+
+def test_random_bytes(tmp_path):
+    path = tmp_path / "model.npz"
+    path.write_bytes(np.random.default_rng(0).bytes(2048))
+    with pytest.raises(ValueError, match=r"is not a smart_sc SourceModel file") as info:
+        SourceModel.load(path)
+    # numpy's own message for such files suggests allow_pickle=True; ours must not.
+    assert "pickle" not in str(info.value)
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "model.npz"
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"is not a smart_sc SourceModel file"):
+        SourceModel.load(path)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.95])
+def test_truncated_file(saved, keep):
+    _, path = saved
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(ValueError, match=r"is not a smart_sc SourceModel file|damaged"):
+        SourceModel.load(path)
+
+
+def test_corrupted_bytes_inside_an_entry(saved):
+    _, path = saved
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("coef.npy")
+    # Flip bytes in the middle of the stored coefficients; the zip CRC catches it.
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra) + info.file_size // 2
+    data[start : start + 8] = bytes(b ^ 0xFF for b in data[start : start + 8])
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"damaged.*'coef'"):
+        SourceModel.load(path)
+
+
+def test_npy_file_is_not_ours(tmp_path):
+    path = tmp_path / "model.npy"
+    np.save(path, np.ones(3))
+    with pytest.raises(ValueError, match=r"single NumPy array"):
+        SourceModel.load(path)
+
+
+def test_valid_npz_without_our_entries(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, a=np.ones(3), b=np.arange(4))
+    with pytest.raises(ValueError, match=r"is not a smart_sc SourceModel file.*no 'metadata'"):
+        SourceModel.load(path)
+
+
+def test_wrong_format_string(saved):
+    _, path = saved
+    _with_metadata(path, format="someone_else.Model")
+    with pytest.raises(ValueError, match=r"is not a smart_sc SourceModel file.*someone_else"):
+        SourceModel.load(path)
+
+
+def test_metadata_not_json(saved):
+    _, path = saved
+    _rewrite(path, metadata=np.array("{not json"))
+    with pytest.raises(ValueError, match=r"not valid JSON"):
+        SourceModel.load(path)
+
+
+def test_future_format_version_says_upgrade(saved):
+    _, path = saved
+    _with_metadata(path, format_version=FORMAT_VERSION + 1, written_by="smart_sc 9.0")
+    with pytest.raises(ValueError, match=r"format version 2.*Upgrade smart_sc"):
+        SourceModel.load(path)
+
+
+@pytest.mark.parametrize("version", [0, "1", None])
+def test_bad_format_version(saved, version):
+    _, path = saved
+    _with_metadata(path, format_version=version)
+    with pytest.raises(ValueError, match=r"format_version"):
+        SourceModel.load(path)
+
+
+def test_missing_and_extra_entries(saved):
+    _, path = saved
+    data = path.read_bytes()
+    _rewrite(path, intercept=None)
+    with pytest.raises(ValueError, match=r"damaged.*missing entries \['intercept'\]"):
+        SourceModel.load(path)
+    path.write_bytes(data)
+    _rewrite(path, extra=np.zeros(2))
+    with pytest.raises(ValueError, match=r"unexpected entries \['extra'\]"):
+        SourceModel.load(path)
+
+
+def test_shape_mismatch(saved):
+    model, path = saved
+    _with_metadata(path, n_genes=model.n_genes + 1)
+    with pytest.raises(ValueError, match=r"damaged.*'coef' has shape \(6, 3\), expected \(7, 3\)"):
+        SourceModel.load(path)
+
+
+def test_names_that_do_not_match_coef(saved):
+    _, path = saved
+    _rewrite(path, genes=np.array(["A", "B"]))
+    with pytest.raises(ValueError, match=r"'genes' has shape \(2,\)"):
+        SourceModel.load(path)
+
+
+def test_duplicate_names_in_file(saved):
+    model, path = saved
+    _rewrite(path, genes=np.array(["A"] * model.n_genes))
+    with pytest.raises(ValueError, match=r"damaged.*duplicated.*'A'"):
+        SourceModel.load(path)
+
+
+def test_nonfinite_values_in_file(saved):
+    _, path = saved
+    coef = _entries(path)["coef"].copy()
+    coef[0, 0], coef[1, 1] = np.nan, np.inf
+    _rewrite(path, coef=coef)
+    with pytest.raises(ValueError, match=r"damaged.*1 NaN and 1 infinite"):
+        SourceModel.load(path)
+
+
+def test_wrong_dtype_in_file(saved):
+    _, path = saved
+    _rewrite(path, coef=_entries(path)["coef"].astype(str))
+    with pytest.raises(ValueError, match=r"'coef' has dtype"):
+        SourceModel.load(path)
+
+
+# ----------------------------------------------------------------------------- construction
+
+
+def test_duplicate_gene_names_are_named():
+    coef = pd.DataFrame(np.ones((4, 1)), index=["A", "B", "A", "B"], columns=["P"])
+    with pytest.raises(ValueError, match=r"2 duplicated name\(s\): 'A', 'B'"):
+        SourceModel.from_dataframe(coef)
+
+
+def test_duplicate_protein_names_are_named():
+    with pytest.raises(ValueError, match=r"protein.*duplicated.*'P'"):
+        SourceModel.from_arrays(np.ones((1, 2)), ["A"], ["P", "P"])
+
+
+def test_nan_and_inf_are_counted():
+    values = np.ones((3, 2))
+    values[0, 0] = values[2, 1] = np.nan
+    values[1, 0] = -np.inf
+    with pytest.raises(ValueError, match=r"2 NaN and 1 infinite value"):
+        SourceModel.from_arrays(values, ["A", "B", "C"], ["P", "Q"])
+
+
+def test_nan_intercept_rejected():
+    with pytest.raises(ValueError, match=r"intercept.*1 NaN"):
+        SourceModel.from_arrays(np.ones((1, 2)), ["A"], ["P", "Q"], intercept=[np.nan, 0.0])
+
+
+def test_positional_index_is_refused():
+    # A DataFrame made from a bare array has integer labels: no names to align by.
+    with pytest.raises(TypeError, match=r"gene names.*by name, never by position"):
+        SourceModel.from_dataframe(pd.DataFrame(np.ones((2, 2)), columns=["P", "Q"]))
+
+
+@pytest.mark.parametrize("bad", ["", "A\x00"])
+def test_empty_or_nul_names_refused(bad):
+    with pytest.raises(ValueError, match=r"empty|NUL"):
+        SourceModel.from_arrays(np.ones((2, 1)), ["A", bad], ["P"])
+
+
+def test_non_numeric_and_empty_coef_refused():
+    with pytest.raises(TypeError, match=r"numeric"):
+        SourceModel.from_dataframe(pd.DataFrame({"P": ["x", "y"]}, index=["A", "B"]))
+    with pytest.raises(ValueError, match=r"at least one gene"):
+        SourceModel.from_dataframe(pd.DataFrame(index=["A"], columns=pd.Index([], dtype=object)))
+    with pytest.raises(TypeError, match=r"DataFrame"):
+        SourceModel(np.ones((2, 2)))
+
+
+def test_intercept_series_is_matched_by_name():
+    coef = pd.DataFrame(np.ones((1, 3)), index=["A"], columns=["P", "Q", "R"])
+    model = SourceModel.from_dataframe(coef, pd.Series({"R": 3.0, "P": 1.0, "Q": 2.0}))
+    assert model.intercept.to_dict() == {"P": 1.0, "Q": 2.0, "R": 3.0}
+    assert model.intercept.index.tolist() == ["P", "Q", "R"]
+
+
+def test_intercept_series_with_other_names_is_reported():
+    coef = pd.DataFrame(np.ones((1, 2)), index=["A"], columns=["P", "Q"])
+    with pytest.raises(ValueError, match=r"1 protein\(s\) missing: 'Q'; 1 not in coef: 'Z'"):
+        SourceModel.from_dataframe(coef, pd.Series({"P": 1.0, "Z": 2.0}))
+
+
+def test_intercept_default_zero_and_shape_checked():
+    model = SourceModel.from_arrays(np.ones((2, 2)), ["A", "B"], ["P", "Q"])
+    assert model.intercept.tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match=r"intercept must have shape \(2,\)"):
+        SourceModel.from_arrays(np.ones((2, 2)), ["A", "B"], ["P", "Q"], intercept=[1.0])
+
+
+def test_from_arrays_shape_checked_with_transpose_hint():
+    with pytest.raises(ValueError, match=r"looks transposed"):
+        SourceModel.from_arrays(np.ones((2, 3)), ["A", "B", "C"], ["P", "Q"])
+    with pytest.raises(ValueError, match=r"expected"):
+        SourceModel.from_arrays(np.ones((2, 2)), ["A", "B", "C"], ["P", "Q"])
+
+
+def test_provenance_must_be_json_and_error_names_the_key():
+    with pytest.raises(TypeError, match=r"provenance\['preprocessing'\]\['scaler'\].*object"):
+        _model(preprocessing={"scaler": object()})
+    with pytest.raises(ValueError, match=r"provenance\['score'\].*finite"):
+        _model(score=float("nan"))
+    with pytest.raises(TypeError, match=r"non-string key 1"):
+        _model(by_donor={1: "a"})
+    with pytest.raises(TypeError, match=r"provenance\['arr'\].*ndarray"):
+        _model(arr=np.arange(3))
+
+
+def test_provenance_normalised_and_defaults_filled():
+    model = _model(n_cells=np.int64(7), sizes=(1, 2), ratio=np.float32(0.5), flag=np.bool_(True))
+    prov = model.provenance
+    assert prov["n_cells"] == 7 and type(prov["n_cells"]) is int
+    assert prov["sizes"] == [1, 2]
+    assert prov["ratio"] == 0.5 and type(prov["ratio"]) is float
+    assert prov["flag"] is True
+    assert prov["smart_sc_version"] == smart_sc.__version__
+    assert prov["created"].endswith("+00:00")
+    given = _model(created="2020-01-01T00:00:00+00:00", smart_sc_version="0.0.1")
+    assert given.provenance["created"] == "2020-01-01T00:00:00+00:00"
+    assert given.provenance["smart_sc_version"] == "0.0.1"
+
+
+def test_properties_repr_and_equals():
+    model = _model(population="PBMC", n_cells=10, created="t")
+    assert model.n_genes == 6 and model.n_proteins == 3
+    assert isinstance(model.genes, pd.Index) and isinstance(model.proteins, pd.Index)
+    text = repr(model)
+    assert "6 genes x 3 proteins" in text and "PBMC" in text
+    same = _model(population="PBMC", n_cells=10, created="t")
+    assert model.equals(same)
+    assert not model.equals(_model(population="other", n_cells=10, created="t"))
+    assert not model.equals(_model(population="PBMC", n_cells=10, created="t", seed=1))
+    assert not model.equals(model.coef)
+
+
+def test_constructor_copies_its_input():
+    coef = pd.DataFrame(np.ones((2, 1)), index=["A", "B"], columns=["P"])
+    model = SourceModel.from_dataframe(coef)
+    coef.iloc[0, 0] = 5.0
+    assert model.coef.iloc[0, 0] == 1.0
+
+
+# ----------------------------------------------------------------------------- from_estimator
+
+
+@pytest.fixture
+def regression():
+    rng = np.random.default_rng(0)
+    genes = ["CD3E", "MS4A1", "LYZ", "NKG7"]
+    X = pd.DataFrame(rng.normal(size=(60, 4)), columns=genes)
+    Y = X.to_numpy() @ rng.normal(size=(4, 2)) + np.array([1.0, -2.0])
+    return X, Y, genes, ["CD3", "CD19"]
+
+
+def test_from_estimator_uses_feature_names_in(regression):
+    X, Y, genes, proteins = regression
+    ridge = Ridge(alpha=0.3).fit(X, Y)
+    model = SourceModel.from_estimator(ridge, target_names=proteins, population="PBMC")
+    assert model.genes.tolist() == genes and model.proteins.tolist() == proteins
+    np.testing.assert_array_equal(model.coef.to_numpy(), ridge.coef_.T)
+    np.testing.assert_array_equal(model.intercept.to_numpy(), ridge.intercept_)
+    np.testing.assert_allclose(
+        X.to_numpy() @ model.coef.to_numpy() + model.intercept.to_numpy(), ridge.predict(X)
+    )
+    prov = model.provenance
+    assert prov["estimator"] == "Ridge" and prov["population"] == "PBMC"
+    assert prov["estimator_params"]["alpha"] == 0.3
+    json.dumps(prov)
+
+
+def test_from_estimator_on_numpy_needs_feature_names(regression):
+    X, Y, genes, proteins = regression
+    ridge = Ridge().fit(X.to_numpy(), Y)
+    with pytest.raises(ValueError, match=r"fitted on an array.*feature_names="):
+        SourceModel.from_estimator(ridge, target_names=proteins)
+    model = SourceModel.from_estimator(ridge, target_names=proteins, feature_names=genes)
+    assert model.genes.tolist() == genes
+    np.testing.assert_array_equal(model.coef.to_numpy(), ridge.coef_.T)
+
+
+def test_from_estimator_name_checks(regression):
+    X, Y, genes, proteins = regression
+    ridge = Ridge().fit(X, Y)
+    with pytest.raises(ValueError, match=r"disagree with Ridge.feature_names_in_"):
+        SourceModel.from_estimator(ridge, target_names=proteins, feature_names=genes[::-1])
+    with pytest.raises(ValueError, match=r"1 target_names for 2 target\(s\)"):
+        SourceModel.from_estimator(ridge, target_names=["CD3"])
+    with pytest.raises(ValueError, match=r"3 feature names for 4"):
+        SourceModel.from_estimator(
+            Ridge().fit(X.to_numpy(), Y), target_names=proteins, feature_names=genes[:3]
+        )
+
+
+def test_from_estimator_single_target_and_no_intercept(regression):
+    X, Y, _, _ = regression
+    single = SourceModel.from_estimator(LinearRegression().fit(X, Y[:, 0]), target_names="CD3")
+    assert single.proteins.tolist() == ["CD3"] and single.coef.shape == (4, 1)
+    no_b = SourceModel.from_estimator(
+        Ridge(fit_intercept=False).fit(X, Y), target_names=["CD3", "CD19"]
+    )
+    assert no_b.intercept.tolist() == [0.0, 0.0]
+
+
+def test_from_estimator_refuses_unfitted_and_non_linear(regression):
+    with pytest.raises(TypeError, match=r"no coef_.*fitted"):
+        SourceModel.from_estimator(Ridge(), target_names=["CD3"])
+    from sklearn.linear_model import LogisticRegression
+
+    X, Y, _, _ = regression
+    clf = LogisticRegression().fit(X, Y[:, 0] > 0)
+    with pytest.raises(TypeError, match=r"classifier"):
+        SourceModel.from_estimator(clf, target_names=["CD3"])
+
+
+def test_estimator_params_skip_non_json(regression):
+    X, Y, _, proteins = regression
+    fit = Ridge(alpha=np.array([0.1, 1.0])).fit(X, Y)  # array-valued parameter
+    model = SourceModel.from_estimator(fit, target_names=proteins)
+    assert "alpha" not in model.provenance["estimator_params"]
+    assert model.provenance["estimator_params"]["fit_intercept"] is True
+
+
+# ----------------------------------------------------------------------------- alignment
+
+
+def test_alignment_follows_names_not_positions():
+    rng = np.random.default_rng(1)
+    genes = [f"G{i}" for i in range(20)]
+    proteins = ["P0", "P1", "P2"]
+    model = SourceModel.from_arrays(
+        rng.normal(size=(20, 3)), genes, proteins, intercept=[1.0, 2.0, 3.0]
+    )
+    target_genes = list(rng.permutation(genes))
+    target_proteins = ["P2", "P0", "P1"]
+    al = model.aligned(target_genes, target_proteins)
+    expected = model.coef.loc[target_genes, target_proteins].to_numpy()
+    np.testing.assert_array_equal(al.coef, expected)
+    np.testing.assert_array_equal(al.intercept, [3.0, 1.0, 2.0])
+    assert al.gene_mask.all() and al.protein_mask.all()
+    assert al.missing_genes_in_source == al.missing_genes_in_target == ()
+    # Not the source rows in source order (a silent positional match would give this).
+    assert not np.array_equal(al.coef, model.coef.to_numpy()[:, [2, 0, 1]])
+
+
+def test_alignment_missing_genes_zero_rows_and_report(caplog):
+    genes = [f"G{i}" for i in range(10)]
+    model = SourceModel.from_arrays(np.arange(20.0).reshape(10, 2) + 1, genes, ["P", "Q"])
+    target_genes = ["G3", "NEW1", "G0", "NEW2", "NEW3", "NEW4", "NEW5", "NEW6", "NEW7"]
+    with caplog.at_level(logging.INFO, logger="smart_sc"):
+        al = model.aligned(target_genes, ["Q", "R"])
+
+    assert al.coef.shape == (9, 2)
+    np.testing.assert_array_equal(al.coef[0], [model.coef.loc["G3", "Q"], 0.0])
+    np.testing.assert_array_equal(al.coef[2], [model.coef.loc["G0", "Q"], 0.0])
+    assert not al.coef[~al.gene_mask].any()
+    assert not al.coef[:, ~al.protein_mask].any()
+    assert al.gene_mask.tolist() == [True, False, True] + [False] * 6
+    assert al.protein_mask.tolist() == [True, False]
+    assert al.missing_genes_in_source == ("NEW1", "NEW2", "NEW3", "NEW4", "NEW5", "NEW6", "NEW7")
+    assert len(al.missing_genes_in_target) == 8 and "G1" in al.missing_genes_in_target
+    assert al.missing_proteins_in_source == ("R",)
+    assert al.missing_proteins_in_target == ("P",)
+    assert al.n_shared_genes == 2 and al.n_shared_proteins == 1
+
+    summary = al.summary()
+    json.dumps(summary)
+    assert summary["n_genes_target"] == 9
+    assert summary["n_genes_source"] == 10
+    assert summary["n_genes_shared"] == 2
+    assert summary["n_genes_missing_in_source"] == 7
+    assert summary["genes_missing_in_source_examples"] == ["NEW1", "NEW2", "NEW3", "NEW4", "NEW5"]
+    assert summary["n_genes_missing_in_target"] == 8
+    assert len(summary["genes_missing_in_target_examples"]) == 5
+    assert summary["n_proteins_missing_in_source"] == 1
+    assert summary["proteins_missing_in_source_examples"] == ["R"]
+
+    record = " ".join(r.getMessage() for r in caplog.records if r.name == "smart_sc")
+    assert "2 of 9 target genes" in record and "7 missing in source" in record
+    assert "'NEW1'" in record and "(+2 more)" in record
+    assert "1 of 2 target proteins" in record
+
+
+def test_alignment_arrays_are_read_only():
+    al = _model().aligned(["GENE0"], ["PROT0"])
+    with pytest.raises(ValueError):
+        al.coef[0, 0] = 1.0
+    assert al.to_dataframe().loc["GENE0", "PROT0"] == al.coef[0, 0]
+
+
+def test_alignment_without_overlap_raises_with_counts():
+    model = _model()
+    with pytest.raises(ValueError, match=r"no genes in common.*\(6 genes, e.g. 'GENE0'.*\(2 genes"):
+        model.aligned(["X", "Y"], ["PROT0"])
+    with pytest.raises(ValueError, match=r"no proteins in common"):
+        model.aligned(["GENE0"], ["CD3"])
+    with pytest.raises(ValueError, match=r"6 match when case is ignored"):
+        model.aligned([g.lower() for g in model.genes], ["PROT0"])
+
+
+def test_alignment_target_names_checked():
+    model = _model()
+    with pytest.raises(ValueError, match=r"target gene names.*duplicated.*'GENE0'"):
+        model.aligned(["GENE0", "GENE0"], ["PROT0"])
+    with pytest.raises(TypeError, match=r"never by position"):
+        model.aligned(range(3), ["PROT0"])
+
+
+# ----------------------------------------------------------------------------- coercion, docs
+
+
+def test_as_source_model_dispatch(saved, regression):
+    model, path = saved
+    assert as_source_model(model) is model
+    assert as_source_model(path).equals(model)
+    assert as_source_model(str(path)).equals(model)
+    assert as_source_model(model.coef).genes.equals(model.genes)
+    X, Y, _, proteins = regression
+    ridge = Ridge().fit(X, Y)
+    assert as_source_model(ridge, target_names=proteins).proteins.tolist() == proteins
+    with pytest.raises(ValueError, match=r"target_names="):
+        as_source_model(ridge)
+    with pytest.raises(TypeError, match=r"source must be"):
+        as_source_model(42)
+
+
+def test_docstring_examples():
+    result = doctest.testmod(source_module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
