@@ -1,5 +1,6 @@
 """Data sets: the SMART paper's simulation design."""
 
+from ._citeseq import toy_citeseq
 from ._simulation import (
     PAPER_EXPERIMENTS,
     PAPER_MODELS,
@@ -16,4 +17,5 @@ __all__ = [
     "estimation_error",
     "paper_settings",
     "simulate_transfer",
+    "toy_citeseq",
 ]
