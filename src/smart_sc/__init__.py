@@ -7,10 +7,20 @@ model while borrowing the singular subspaces of a source model's coefficients
 :mod:`smart_sc.datasets`.
 """
 
-from . import baselines, datasets
-from ._core.pipeline import SmallTargetWarning
-from .estimator import SMARTRegressor
-
 __version__ = "0.1.0"
 
-__all__ = ["SMARTRegressor", "SmallTargetWarning", "__version__", "baselines", "datasets"]
+# Defined before the submodules: tl records it in what it stores.
+from . import baselines, datasets, tl
+from ._core.pipeline import SmallTargetWarning
+from .estimator import SMARTRegressor
+from .source import SourceModel
+
+__all__ = [
+    "SMARTRegressor",
+    "SmallTargetWarning",
+    "SourceModel",
+    "__version__",
+    "baselines",
+    "datasets",
+    "tl",
+]

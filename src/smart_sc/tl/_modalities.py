@@ -1,0 +1,173 @@
+"""Reading the RNA and protein matrices out of MuData / AnnData, with checks.
+
+Everything here is about names and shapes: which object holds the proteins,
+which cells have both modalities, which cells train, and whether the numbers
+are usable. It knows nothing of the estimator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from anndata import AnnData
+
+try:  # MuData is a dependency, but keep the AnnData path importable without it.
+    from mudata import MuData
+except ImportError:  # pragma: no cover
+    MuData = ()  # type: ignore[assignment,misc]
+
+__all__ = ["PairedModalities", "check_finite", "get_matrix", "resolve_modalities",
+           "select_cells"]
+
+
+@dataclass
+class PairedModalities:
+    """The input (RNA) AnnData and where the proteins are.
+
+    ``prot`` is an AnnData (MuData input) or ``None`` when proteins live in
+    ``rna.obsm[obsm_key]`` (AnnData input).
+    """
+
+    container: object
+    rna: AnnData
+    prot: AnnData | None
+    obsm_key: str | None
+    modality_in: str
+    modality_out: str
+
+    @property
+    def protein_names(self) -> pd.Index:
+        if self.prot is not None:
+            return pd.Index(self.prot.var_names)
+        return pd.Index(self.rna.obsm[self.obsm_key].columns)
+
+    def paired_cells(self) -> pd.Index:
+        """Cells that have both modalities, in the RNA's order."""
+        if self.prot is None:
+            return pd.Index(self.rna.obs_names)
+        return pd.Index(self.rna.obs_names).intersection(pd.Index(self.prot.obs_names),
+                                                         sort=False)
+
+    def protein_matrix(self, cells: pd.Index, layer: str | None) -> np.ndarray:
+        """Dense proteins x cells matrix of ``cells`` (cells x proteins)."""
+        if self.prot is None:
+            frame = self.rna.obsm[self.obsm_key]
+            if layer is not None:
+                raise ValueError("layer_out is not used when proteins are in .obsm")
+            return np.asarray(frame.loc[cells].to_numpy(), dtype=np.float64)
+        idx = self.prot.obs_names.get_indexer(cells)
+        M = get_matrix(self.prot, layer, self.modality_out)[idx]
+        return M.toarray() if sp.issparse(M) else np.asarray(M, dtype=np.float64)
+
+
+def _check_unique(names: pd.Index, what: str) -> None:
+    if not names.is_unique:
+        dup = names[names.duplicated()].unique()
+        raise ValueError(
+            f"{what} has {len(dup)} duplicated name(s), e.g. {list(dup[:5])}; "
+            "names decide alignment, so they must be unique (use .var_names_make_unique() "
+            "or .obs_names_make_unique())"
+        )
+
+
+def resolve_modalities(data, modality_in: str, modality_out: str) -> PairedModalities:
+    """Find the RNA AnnData and the proteins in a MuData or an AnnData.
+
+    For an AnnData, ``modality_out`` names a ``.obsm`` DataFrame of proteins.
+    """
+    if isinstance(data, MuData):
+        mods = list(data.mod)
+        for name in (modality_in, modality_out):
+            if name not in data.mod:
+                raise ValueError(f"modality {name!r} is not in the MuData; it has {mods}")
+        rna, prot = data.mod[modality_in], data.mod[modality_out]
+        _check_unique(pd.Index(rna.var_names), f"modality {modality_in!r} var_names")
+        _check_unique(pd.Index(prot.var_names), f"modality {modality_out!r} var_names")
+        _check_unique(pd.Index(rna.obs_names), f"modality {modality_in!r} obs_names")
+        _check_unique(pd.Index(prot.obs_names), f"modality {modality_out!r} obs_names")
+        return PairedModalities(data, rna, prot, None, modality_in, modality_out)
+    if isinstance(data, AnnData):
+        if modality_out not in data.obsm:
+            raise ValueError(
+                f"an AnnData needs its proteins in .obsm[{modality_out!r}] (a DataFrame with "
+                f"protein names as columns); .obsm has {list(data.obsm)}"
+            )
+        frame = data.obsm[modality_out]
+        if not isinstance(frame, pd.DataFrame):
+            raise ValueError(
+                f".obsm[{modality_out!r}] must be a DataFrame whose columns are protein "
+                f"names, got {type(frame).__name__}"
+            )
+        _check_unique(pd.Index(data.var_names), "var_names")
+        _check_unique(pd.Index(data.obs_names), "obs_names")
+        _check_unique(pd.Index(frame.columns), f".obsm[{modality_out!r}] columns")
+        return PairedModalities(data, data, None, modality_out, modality_in, modality_out)
+    raise TypeError(f"expected a MuData or an AnnData, got {type(data).__name__}")
+
+
+def get_matrix(adata: AnnData, layer: str | None, modality: str):
+    """``.X`` or a layer of ``adata``; clear error when the layer is absent."""
+    if layer is None:
+        if adata.X is None:
+            raise ValueError(f"modality {modality!r} has no .X; pass a layer")
+        return adata.X
+    if layer not in adata.layers:
+        raise ValueError(
+            f"layer {layer!r} not found in modality {modality!r}; it has {list(adata.layers)}"
+        )
+    return adata.layers[layer]
+
+
+def check_finite(M, what: str) -> None:
+    """Raise ``ValueError`` counting NaN and infinite entries of ``M``."""
+    values = M.data if sp.issparse(M) else np.asarray(M)
+    n_nan = int(np.isnan(values).sum())
+    n_inf = int(np.isinf(values).sum())
+    if n_nan or n_inf:
+        raise ValueError(f"{what} contains {n_nan} NaN and {n_inf} infinite value(s)")
+
+
+def select_cells(pair: PairedModalities, mask_obs) -> pd.Index:
+    """Training cells: paired cells, restricted by ``mask_obs``.
+
+    ``mask_obs`` is ``None`` (all paired cells), a boolean array over the
+    container's ``obs_names``, a sequence of obs names, or the name of a boolean
+    ``.obs`` column of the container.
+    """
+    paired = pair.paired_cells()
+    obs = pair.container.obs
+    if mask_obs is None:
+        chosen = paired
+    else:
+        if isinstance(mask_obs, str):
+            if mask_obs not in obs.columns:
+                raise ValueError(f"mask_obs {mask_obs!r} is not a column of .obs")
+            mask_obs = obs[mask_obs].to_numpy()
+        if isinstance(mask_obs, pd.Series):
+            mask_obs = mask_obs.reindex(obs.index).to_numpy()
+        arr = np.asarray(mask_obs)
+        if arr.dtype == bool:
+            if arr.shape != (obs.shape[0],):
+                raise ValueError(
+                    f"boolean mask_obs has shape {arr.shape}, expected ({obs.shape[0]},) "
+                    "(one entry per observation of the object passed)"
+                )
+            names = pd.Index(obs.index[arr])
+        else:
+            names = pd.Index(np.asarray(mask_obs, dtype=str))
+            unknown = names.difference(obs.index)
+            if len(unknown):
+                raise ValueError(
+                    f"mask_obs names {len(unknown)} cell(s) not in the data, e.g. "
+                    f"{list(unknown[:5])}"
+                )
+        chosen = paired.intersection(names, sort=False)
+    if len(chosen) == 0:
+        raise ValueError(
+            "no training cells selected: none of the chosen cells has both modalities "
+            f"({len(paired)} paired cells in total)"
+        )
+    return chosen

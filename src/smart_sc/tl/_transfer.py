@@ -1,0 +1,391 @@
+"""tl.transfer, tl.fit_source, tl.to_model, tl.predict: SMART on MuData / AnnData."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .. import __version__
+from ..baselines import ReducedRankRegression, TargetLasso, TargetOLS, TargetRidge
+from ..estimator import SMARTRegressor
+from ..source import SourceModel, as_source_model
+from ._modalities import (
+    PairedModalities,
+    check_finite,
+    get_matrix,
+    resolve_modalities,
+    select_cells,
+)
+
+__all__ = ["fit_source", "predict", "to_model", "transfer"]
+
+logger = logging.getLogger("smart_sc")
+
+_SOURCE_METHODS = {
+    "ols": TargetOLS,
+    "ridge": TargetRidge,
+    "lasso": TargetLasso,
+    "rrr": ReducedRankRegression,
+}
+
+
+def _as_source_model(source_model, proteins: pd.Index) -> SourceModel:
+    if hasattr(source_model, "coef_") and not isinstance(source_model, SourceModel):
+        n_targets = np.atleast_2d(source_model.coef_).shape[0]
+        if n_targets != len(proteins):
+            raise ValueError(
+                f"the scikit-learn source model predicts {n_targets} response(s) but the "
+                f"target has {len(proteins)} proteins; wrap it in a SourceModel with "
+                "target_names to say which proteins it predicts"
+            )
+        # scikit-learn knows feature names but not response names: its responses
+        # are taken to be the target's proteins, in order (logged).
+        logger.info("source model responses are taken to be the target's %d proteins in "
+                    "order", n_targets)
+        return as_source_model(source_model, target_names=list(proteins))
+    return as_source_model(source_model)
+
+
+def _training_arrays(pair: PairedModalities, cells: pd.Index, layer_in, layer_out):
+    rna = pair.rna
+    X_all = get_matrix(rna, layer_in, pair.modality_in)
+    rows = rna.obs_names.get_indexer(cells)
+    X = X_all[rows]
+    what_in = f"modality {pair.modality_in!r} " + (f"layer {layer_in!r}" if layer_in else ".X")
+    check_finite(X, f"{what_in} (training cells)")
+    Y = pair.protein_matrix(cells, layer_out)
+    what_out = (f"modality {pair.modality_out!r} " + (f"layer {layer_out!r}" if layer_out
+                                                        else ".X")
+                if pair.prot is not None else f".obsm[{pair.obsm_key!r}]")
+    check_finite(Y, f"{what_out} (training cells)")
+    return X_all, X, Y
+
+
+def _dense_rows(M) -> np.ndarray:
+    return M.toarray() if sp.issparse(M) else np.asarray(M, dtype=np.float64)
+
+
+def _per_protein_metrics(Y: np.ndarray, Y_hat: np.ndarray) -> dict:
+    resid = Y - Y_hat
+    rmse = np.sqrt(np.mean(resid**2, axis=0))
+    yc = Y - Y.mean(axis=0)
+    hc = Y_hat - Y_hat.mean(axis=0)
+    denom = np.sqrt((yc**2).sum(axis=0) * (hc**2).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(denom > 0, (yc * hc).sum(axis=0) / denom, np.nan)
+    return {"pearson": r.tolist(), "rmse": rmse.tolist()}
+
+
+def transfer(
+    mdata,
+    source_model,
+    *,
+    modality_in: str = "rna",
+    modality_out: str = "prot",
+    mask_obs=None,
+    layer_in: str | None = None,
+    layer_out: str | None = None,
+    key_added: str = "smart",
+    copy: bool = False,
+    **estimator_params,
+):
+    """Fit SMART on target cells with a source model and store the results.
+
+    The source model's genes and proteins are matched to the data by name; the
+    fit uses the genes and proteins both sides have, on the training cells
+    (those with both modalities, restricted by ``mask_obs``), and predicts
+    proteins for every cell of ``modality_in``.
+
+    Parameters
+    ----------
+    mdata : MuData or AnnData
+        Paired data. An AnnData holds RNA in ``.X`` (or ``layer_in``) and
+        proteins in ``.obsm[modality_out]`` as a DataFrame.
+    source_model : SourceModel, path, DataFrame or fitted scikit-learn model
+        The source. A DataFrame is genes x proteins; a scikit-learn model must
+        know its feature names (``feature_names_in_``) and predict the target's
+        proteins in order.
+    modality_in, modality_out : str
+        Modality names (MuData) of the RNA and the proteins.
+    mask_obs : array of bool, sequence of str, str or None
+        Training cells: a boolean mask over ``mdata.obs_names``, obs names, or
+        the name of a boolean ``.obs`` column. Default: all cells with both
+        modalities.
+    layer_in, layer_out : str or None
+        Layers to read instead of ``.X``.
+    key_added : str
+        Key under which results are stored.
+    copy : bool
+        Work on a copy and return it.
+    **estimator_params
+        Passed to :class:`smart_sc.SMARTRegressor` (``rank``,
+        ``structural_rank``, ``lam``, ``alpha``, ``random_state``, ...).
+
+    Returns
+    -------
+    MuData, AnnData or None
+        ``None``, or the modified copy when ``copy=True``. Stored (only once
+        the fit has succeeded):
+
+        ``mdata[modality_in].varm[key_added]``
+            Genes x proteins coefficients (DataFrame; zero rows for genes not used).
+        ``mdata[modality_in].obsm[key_added]``
+            Cells x proteins predictions (DataFrame).
+        ``mdata[modality_out].layers[key_added]``
+            The predictions in the protein modality's shape (NaN where a cell
+            has no RNA or a protein was not transferred), for
+            ``sc.pl.umap(mdata["prot"], color=..., layer=key_added)``.
+        ``mdata.uns[key_added]`` and ``mdata[modality_in].uns[key_added]``
+            ``params``, chosen ``rank``, ``structural_rank``, ``lam``,
+            ``alpha``, ``converged``, ``n_iter``, per-protein training
+            ``metrics``, the ``intercept``, the name ``alignment`` report and
+            the source's ``provenance``.
+
+    Examples
+    --------
+    >>> import numpy as np, scanpy as sc, muon as mu
+    >>> import smart_sc
+    >>> mdata = smart_sc.datasets.toy_citeseq(random_state=0)
+    >>> sc.pp.normalize_total(mdata["rna"], target_sum=1e4); sc.pp.log1p(mdata["rna"])
+    >>> sc.pp.scale(mdata["rna"]); mu.prot.pp.clr(mdata["prot"])
+    >>> is_source = (mdata.obs["cell_type"] == "NK").to_numpy()
+    >>> source = smart_sc.tl.fit_source(mdata, mask_obs=is_source, population="NK")
+    >>> smart_sc.tl.transfer(mdata, source, mask_obs=~is_source, random_state=0)
+    >>> mdata["rna"].obsm["smart"].shape[0] == mdata["rna"].n_obs
+    True
+    """
+    if copy:
+        mdata = mdata.copy()
+    pair = resolve_modalities(mdata, modality_in, modality_out)
+    model = _as_source_model(source_model, pair.protein_names)
+    genes = pd.Index(pair.rna.var_names)
+    proteins = pair.protein_names
+    alignment = model.aligned(genes, proteins)
+    # Fit in a canonical order (names sorted). The penalty lives in a basis of
+    # the source's singular complement that is only defined up to rotation
+    # (LAPACK's completion), and that completion follows the row order; sorting
+    # makes the result depend on names only, never on how the data are ordered.
+    gene_idx = np.flatnonzero(alignment.gene_mask)
+    gene_idx = gene_idx[np.argsort(genes[gene_idx].to_numpy(), kind="stable")]
+    prot_idx = np.flatnonzero(alignment.protein_mask)
+    prot_idx = prot_idx[np.argsort(proteins[prot_idx].to_numpy(), kind="stable")]
+    used_genes, used_prot = genes[gene_idx], proteins[prot_idx]
+
+    cells = select_cells(pair, mask_obs)
+    X_all, X, Y = _training_arrays(pair, cells, layer_in, layer_out)
+    X, Y = X[:, gene_idx], Y[:, prot_idx]
+    C0 = alignment.coef[np.ix_(gene_idx, prot_idx)]
+    estimator = SMARTRegressor(C0.T, **estimator_params)
+    estimator.fit(X, Y)
+
+    # Everything below only writes; the fit has succeeded.
+    X_used = X_all[:, gene_idx]
+    check_finite(X_used, f"modality {modality_in!r} (cells to predict)")
+    # Back from the canonical order to the modalities' own order.
+    back = np.argsort(prot_idx, kind="stable")
+    used_prot = proteins[prot_idx[back]]
+    used_genes = genes[np.sort(gene_idx)]
+    pred = np.asarray(estimator.predict(X_used)).reshape(X_used.shape[0], -1)[:, back]
+    coef_pq = np.atleast_2d(estimator.coef_).reshape(-1, X.shape[1]).T[:, back]
+    intercept = np.atleast_1d(estimator.intercept_)[back]
+    coef_full = np.zeros((len(genes), len(used_prot)))
+    coef_full[gene_idx] = coef_pq
+    prot_idx = prot_idx[back]
+    rna = pair.rna
+    rna.varm[key_added] = pd.DataFrame(coef_full, index=rna.var_names, columns=used_prot)
+    rna.obsm[key_added] = pd.DataFrame(pred, index=rna.obs_names, columns=used_prot)
+    if pair.prot is not None:
+        prot = pair.prot
+        layer = np.full(prot.shape, np.nan)
+        rows = rna.obs_names.get_indexer(prot.obs_names)
+        have = rows >= 0
+        layer[np.ix_(np.flatnonzero(have), prot_idx)] = pred[rows[have]]
+        prot.layers[key_added] = layer
+
+    train_pred = np.asarray(estimator.predict(X)).reshape(X.shape[0], -1)[:, back]
+    Y = Y[:, back]
+    uns = {
+        "params": {
+            "modality_in": modality_in,
+            "modality_out": modality_out,
+            "layer_in": layer_in,
+            "layer_out": layer_out,
+            "n_train_cells": len(cells),
+            "estimator_params": {k: v for k, v in estimator_params.items()
+                                 if isinstance(v, str | int | float | bool | type(None))},
+            "smart_sc_version": __version__,
+        },
+        "genes": list(used_genes),
+        "proteins": list(used_prot),
+        "rank": int(estimator.rank_),
+        "structural_rank": list(estimator.structural_rank_),
+        "lam": float(estimator.lam_),
+        "alpha": float(estimator.alpha_),
+        "converged": bool(estimator.converged_),
+        "n_iter": int(estimator.n_iter_),
+        "intercept": intercept.tolist(),
+        "metrics": _per_protein_metrics(Y, train_pred),
+        "alignment": alignment.summary(),
+        "provenance": dict(model.provenance),
+    }
+    rna.uns[key_added] = uns
+    if pair.prot is not None:
+        mdata.uns[key_added] = uns
+    logger.info("SMART on %d cells, %d genes, %d proteins: rank %d, structural ranks %s",
+                len(cells), len(used_genes), len(used_prot), uns["rank"],
+                tuple(uns["structural_rank"]))
+    return mdata if copy else None
+
+
+def fit_source(
+    mdata,
+    *,
+    modality_in: str = "rna",
+    modality_out: str = "prot",
+    mask_obs=None,
+    method: str = "ridge",
+    layer_in: str | None = None,
+    layer_out: str | None = None,
+    population: str | None = None,
+    **params,
+) -> SourceModel:
+    """Fit a source model (RNA to proteins) on chosen cells.
+
+    Parameters
+    ----------
+    mdata : MuData or AnnData
+        Paired data, as for :func:`transfer`.
+    modality_in, modality_out, mask_obs, layer_in, layer_out
+        As for :func:`transfer`; ``mask_obs`` selects the source population.
+    method : {"ols", "ridge", "lasso", "rrr"}
+        Baseline estimator of :mod:`smart_sc.baselines`.
+    population : str or None
+        Description of the cells, recorded in the provenance.
+    **params
+        Passed to the estimator.
+
+    Returns
+    -------
+    SourceModel
+        Coefficients (genes x proteins), intercept and provenance.
+    """
+    if method not in _SOURCE_METHODS:
+        raise ValueError(f"method must be one of {sorted(_SOURCE_METHODS)}, got {method!r}")
+    pair = resolve_modalities(mdata, modality_in, modality_out)
+    cells = select_cells(pair, mask_obs)
+    _, X, Y = _training_arrays(pair, cells, layer_in, layer_out)
+    est = _SOURCE_METHODS[method](**params).fit(X, Y)
+    coef = np.atleast_2d(est.coef_).T
+    prep = pair.rna.uns.get("smart_sc_preprocessing")
+    return SourceModel.from_arrays(
+        coef,
+        genes=list(pair.rna.var_names),
+        proteins=list(pair.protein_names),
+        intercept=np.atleast_1d(est.intercept_),
+        population=population if population is not None else
+        (mask_obs if isinstance(mask_obs, str) else "selected cells"),
+        n_cells=len(cells),
+        estimator=type(est).__name__,
+        estimator_params={k: v for k, v in est.get_params().items()
+                          if isinstance(v, str | int | float | bool | type(None))},
+        preprocessing=prep if isinstance(prep, dict) else None,
+    )
+
+
+def to_model(mdata, key: str = "smart", modality_in: str = "rna") -> SourceModel:
+    """Export a fit stored by :func:`transfer` as a :class:`SourceModel`.
+
+    Parameters
+    ----------
+    mdata : MuData or AnnData
+        Object that :func:`transfer` wrote to.
+    key : str
+        Its ``key_added``.
+    modality_in : str
+        The RNA modality (ignored for an AnnData).
+
+    Returns
+    -------
+    SourceModel
+        The fitted target coefficients of the used genes and proteins, ready
+        to be saved and to serve as another study's source.
+    """
+    rna = mdata.mod[modality_in] if hasattr(mdata, "mod") else mdata
+    if key not in rna.varm or key not in rna.uns:
+        raise ValueError(f"no SMART fit stored under key {key!r} in modality {modality_in!r}")
+    info = rna.uns[key]
+    coef = rna.varm[key].loc[list(info["genes"]), list(info["proteins"])]
+    return SourceModel.from_dataframe(
+        coef,
+        intercept=pd.Series(np.asarray(info["intercept"], dtype=float),
+                            index=list(info["proteins"])),
+        estimator="SMARTRegressor",
+        n_cells=int(info["params"]["n_train_cells"]),
+        rank=int(info["rank"]),
+        structural_rank=[int(v) for v in info["structural_rank"]],
+        lam=float(info["lam"]),
+        alpha=float(info["alpha"]),
+    )
+
+
+def predict(
+    adata,
+    model,
+    *,
+    layer: str | None = None,
+    key_added: str = "smart_predicted",
+    missing: str = "zero",
+    copy: bool = False,
+):
+    """Predict proteins for RNA-only cells with a source model, by gene name.
+
+    Parameters
+    ----------
+    adata : AnnData
+        RNA of the cells to predict, preprocessed as the model's training data.
+    model : SourceModel, path or genes x proteins DataFrame
+        The model.
+    layer : str or None
+        Layer to read instead of ``.X``.
+    key_added : str
+        Predictions go to ``adata.obsm[key_added]`` (DataFrame, proteins as
+        columns) and the report to ``adata.uns[key_added]``.
+    missing : {"zero", "error"}
+        What model genes absent from ``adata`` count as: ``"zero"`` (the mean,
+        for scaled data) or an error.
+    copy : bool
+        Work on a copy and return it.
+
+    Returns
+    -------
+    AnnData or None
+        The copy when ``copy=True``.
+    """
+    if missing not in ("zero", "error"):
+        raise ValueError(f"missing must be 'zero' or 'error', got {missing!r}")
+    if copy:
+        adata = adata.copy()
+    model = model if isinstance(model, SourceModel) else _as_source_model(model, pd.Index([]))
+    genes = pd.Index(adata.var_names)
+    alignment = model.aligned(genes, model.proteins)
+    n_missing = len(alignment.missing_genes_in_target)
+    if n_missing and missing == "error":
+        raise ValueError(
+            f"{n_missing} model gene(s) are absent from the data, e.g. "
+            f"{list(alignment.missing_genes_in_target[:5])}; pass missing='zero' to treat "
+            "them as zero"
+        )
+    X = get_matrix(adata, layer, "input")
+    check_finite(X, ".X" if layer is None else f"layer {layer!r}")
+    pred = np.asarray(X @ alignment.coef) + np.asarray(alignment.intercept)
+    adata.obsm[key_added] = pd.DataFrame(pred, index=adata.obs_names,
+                                         columns=model.proteins)
+    adata.uns[key_added] = {"alignment": alignment.summary(), "missing": missing,
+                            "provenance": dict(model.provenance)}
+    if n_missing:
+        logger.warning("%d model gene(s) absent from the data were counted as zero",
+                       n_missing)
+    return adata if copy else None

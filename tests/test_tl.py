@@ -1,0 +1,239 @@
+"""tl.transfer and friends on MuData / AnnData: storage, names, copies, failures."""
+
+import anndata as ad
+import muon as mu
+import numpy as np
+import pandas as pd
+import pytest
+import scanpy as sc
+import scipy.sparse as sp
+from mudata import MuData
+
+import smart_sc
+from smart_sc.baselines import SourceOnly, TargetRidge
+
+FIXED = dict(rank=4, structural_rank=8, alpha=0.0)
+
+
+def _prepare(mdata):
+    rna, prot = mdata["rna"], mdata["prot"]
+    sc.pp.normalize_total(rna, target_sum=1e4)
+    sc.pp.log1p(rna)
+    info = mdata.uns["toy_citeseq"]
+    rna._inplace_subset_var(np.isin(rna.var_names, list(info["informative_genes"])))
+    sc.pp.scale(rna)
+    mu.prot.pp.clr(prot)
+    mdata.update()
+    return mdata
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    return _prepare(smart_sc.datasets.toy_citeseq(random_state=0))
+
+
+@pytest.fixture
+def mdata(prepared):
+    return prepared.copy()
+
+
+def _types(m):
+    ct = m.obs["cell_type"].astype(str).to_numpy()
+    return ct == "NK", ct == "ILC1"
+
+
+@pytest.fixture(scope="module")
+def source(prepared):
+    is_source, _ = _types(prepared)
+    return smart_sc.tl.fit_source(prepared, mask_obs=is_source, population="NK")
+
+
+def test_transfer_beats_target_only_and_source_only(mdata, source):
+    _, is_target = _types(mdata)
+    target = mdata.obs_names[is_target]
+    rng = np.random.default_rng(0)
+    train = rng.choice(target, size=int(0.7 * len(target)), replace=False)
+    test = target.difference(train)
+    smart_sc.tl.transfer(mdata, source, mask_obs=list(train), random_state=0)
+    Y = pd.DataFrame(mdata["prot"].X, index=mdata["prot"].obs_names,
+                     columns=mdata["prot"].var_names)
+    pred = mdata["rna"].obsm["smart"]
+    err_smart = np.mean((pred.loc[test].to_numpy() - Y.loc[test, pred.columns].to_numpy())**2)
+
+    rna = mdata["rna"]
+    X = rna[list(train)].X
+    ridge = TargetRidge().fit(X, Y.loc[train].to_numpy())
+    err_ridge = np.mean((ridge.predict(rna[list(test)].X) - Y.loc[test].to_numpy()) ** 2)
+    coef = source.coef.loc[rna.var_names, Y.columns].to_numpy().T
+    only = SourceOnly(coef).fit(X, Y.loc[train].to_numpy())
+    err_only = np.mean((only.predict(rna[list(test)].X) - Y.loc[test].to_numpy()) ** 2)
+    assert err_smart < err_ridge
+    assert err_smart < err_only
+
+
+def test_every_key_is_stored_and_aligned(mdata, source):
+    _, is_target = _types(mdata)
+    smart_sc.tl.transfer(mdata, source, mask_obs=is_target, **FIXED)
+    rna, prot = mdata["rna"], mdata["prot"]
+    coef = rna.varm["smart"]
+    assert isinstance(coef, pd.DataFrame)
+    assert list(coef.index) == list(rna.var_names)
+    assert list(coef.columns) == list(prot.var_names)
+    pred = rna.obsm["smart"]
+    assert list(pred.index) == list(rna.obs_names)
+    assert np.array_equal(prot.layers["smart"], pred.loc[prot.obs_names].to_numpy())
+    info = mdata.uns["smart"]
+    assert info is rna.uns["smart"] or info == rna.uns["smart"]
+    assert info["rank"] == 4 and info["structural_rank"] == [8, 8]
+    assert info["params"]["n_train_cells"] == int(is_target.sum())
+    assert len(info["metrics"]["pearson"]) == prot.n_vars
+    assert info["provenance"]["population"] == "NK"
+    assert info["alignment"]["n_genes_shared"] == rna.n_vars
+    # Predictions are what the stored coefficients say.
+    manual = rna.X @ coef.to_numpy() + np.asarray(info["intercept"])
+    assert np.allclose(manual, pred.to_numpy())
+
+
+def test_copy_leaves_the_input_untouched(mdata, source):
+    _, is_target = _types(mdata)
+    before = mdata.copy()
+    out = smart_sc.tl.transfer(mdata, source, mask_obs=is_target, copy=True, **FIXED)
+    assert "smart" in out["rna"].obsm
+    assert "smart" not in mdata["rna"].obsm and "smart" not in mdata.uns
+    assert np.array_equal(mdata["rna"].X, before["rna"].X)
+    assert list(mdata["prot"].layers) == list(before["prot"].layers)
+
+
+@pytest.mark.parametrize(
+    ("break_it", "message"),
+    [
+        (lambda m: m["prot"].X.__setitem__((0, 0), np.nan), "1 NaN"),
+        (lambda m: None, "rank=40 exceeds"),
+    ],
+)
+def test_a_failed_fit_leaves_the_object_as_it_was(mdata, source, break_it, message):
+    _, is_target = _types(mdata)
+    first = mdata.obs_names[is_target][0]
+    row = list(mdata["prot"].obs_names).index(first)
+    if "NaN" in message:
+        mdata["prot"].X[row, 0] = np.nan
+    params = dict(FIXED, rank=40) if "rank" in message else FIXED
+    keys = (set(mdata["rna"].obsm), set(mdata["rna"].varm), set(mdata["prot"].layers),
+            set(mdata.uns))
+    with pytest.raises(ValueError, match=message):
+        smart_sc.tl.transfer(mdata, source, mask_obs=is_target, **params)
+    assert keys == (set(mdata["rna"].obsm), set(mdata["rna"].varm),
+                    set(mdata["prot"].layers), set(mdata.uns))
+
+
+def test_dense_and_sparse_rna_give_the_same_coefficients(mdata, source):
+    _, is_target = _types(mdata)
+    params = dict(random_state=0)  # defaults: everything data-driven
+    dense = smart_sc.tl.transfer(mdata, source, mask_obs=is_target, copy=True, **params)
+    sparse_in = mdata.copy()
+    sparse_in["rna"].X = sp.csr_matrix(sparse_in["rna"].X)
+    sparse = smart_sc.tl.transfer(sparse_in, source, mask_obs=is_target, copy=True, **params)
+    assert np.allclose(dense["rna"].varm["smart"], sparse["rna"].varm["smart"], atol=1e-8)
+    assert np.allclose(dense["rna"].obsm["smart"], sparse["rna"].obsm["smart"], atol=1e-8)
+
+
+def test_names_not_positions_decide(mdata, source):
+    _, is_target = _types(mdata)
+    ref = smart_sc.tl.transfer(mdata, source, mask_obs=is_target, copy=True, **FIXED)
+    rna = mdata["rna"]
+    order = np.random.default_rng(1).permutation(rna.n_vars)
+    shuffled = MuData({"rna": rna[:, order].copy(), "prot": mdata["prot"].copy()})
+    shuffled.obs["cell_type"] = mdata.obs["cell_type"]
+    out = smart_sc.tl.transfer(shuffled, source, mask_obs=is_target, copy=True, **FIXED)
+    a = ref["rna"].obsm["smart"]
+    b = out["rna"].obsm["smart"]
+    assert np.allclose(a.to_numpy(), b.loc[a.index, a.columns].to_numpy(), atol=1e-8)
+    assert np.allclose(ref["rna"].varm["smart"].to_numpy(),
+                       out["rna"].varm["smart"].loc[rna.var_names].to_numpy(), atol=1e-8)
+
+
+def test_missing_genes_are_reported_and_the_overlap_used(mdata, source):
+    _, is_target = _types(mdata)
+    partial = source.coef.iloc[5:]  # the source lacks 5 genes
+    smart_sc.tl.transfer(mdata, partial, mask_obs=is_target, **FIXED)
+    report = mdata.uns["smart"]["alignment"]
+    assert report["n_genes_shared"] == mdata["rna"].n_vars - 5
+    assert report["n_genes_missing_in_source"] == 5
+    assert len(mdata.uns["smart"]["genes"]) == mdata["rna"].n_vars - 5
+    missing = set(mdata["rna"].var_names[:5])
+    assert np.all(mdata["rna"].varm["smart"].loc[list(missing)].to_numpy() == 0)
+
+
+def test_saved_model_path_and_to_model_predict_roundtrip(mdata, source, tmp_path):
+    _, is_target = _types(mdata)
+    path = tmp_path / "nk_source.npz"
+    source.save(path)
+    smart_sc.tl.transfer(mdata, str(path), mask_obs=is_target, **FIXED)
+    model = smart_sc.tl.to_model(mdata)
+    assert model.provenance["estimator"] == "SMARTRegressor"
+    rna_only = ad.AnnData(mdata["rna"].X.copy(), obs=pd.DataFrame(index=mdata["rna"].obs_names),
+                          var=pd.DataFrame(index=mdata["rna"].var_names))
+    rna_only = rna_only[:, ::-1].copy()  # other gene order
+    smart_sc.tl.predict(rna_only, model, key_added="from_ilc1")
+    expected = mdata["rna"].obsm["smart"]
+    got = rna_only.obsm["from_ilc1"].loc[expected.index, expected.columns]
+    assert np.allclose(got.to_numpy(), expected.to_numpy(), atol=1e-10)
+
+
+def test_anndata_with_proteins_in_obsm(mdata, source):
+    _, is_target = _types(mdata)
+    rna = mdata["rna"].copy()
+    rna.obsm["prot"] = pd.DataFrame(mdata["prot"].X, index=mdata["prot"].obs_names,
+                                    columns=mdata["prot"].var_names).loc[rna.obs_names]
+    ref = smart_sc.tl.transfer(mdata, source, mask_obs=is_target, copy=True, **FIXED)
+    smart_sc.tl.transfer(rna, source, mask_obs=is_target, **FIXED)
+    assert np.allclose(rna.obsm["smart"].to_numpy(), ref["rna"].obsm["smart"].to_numpy())
+
+
+def test_scanpy_plots_what_we_store(mdata, source):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    _, is_target = _types(mdata)
+    smart_sc.tl.transfer(mdata, source, mask_obs=is_target, **FIXED)
+    prot = mdata["prot"]
+    prot.obsm["X_umap"] = np.random.default_rng(0).normal(size=(prot.n_obs, 2))
+    protein = prot.var_names[0]
+    ax = sc.pl.umap(prot, color=protein, layer="smart", show=False)
+    colours = ax.collections[0].get_array()
+    expected = prot.layers["smart"][:, 0]
+    assert np.allclose(np.sort(np.asarray(colours)), np.sort(expected))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda m, s: smart_sc.tl.transfer(m, s, modality_out="adt"), "modality 'adt'"),
+        (lambda m, s: smart_sc.tl.transfer(m, s, mask_obs=np.zeros(m.n_obs, bool)),
+         "no training cells"),
+        (lambda m, s: smart_sc.tl.transfer(m, s, layer_in="nope"), "layer 'nope' not found"),
+        (lambda m, s: smart_sc.tl.transfer(m, s, mask_obs=["not_a_cell"]), "not in the data"),
+    ],
+)
+def test_bad_input_is_named(mdata, source, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(mdata, source)
+
+
+def test_duplicate_names_are_refused(mdata, source):
+    rna = mdata["rna"].copy()
+    names = list(rna.var_names)
+    names[1] = names[0]
+    rna.var_names = names
+    bad = MuData({"rna": rna, "prot": mdata["prot"].copy()})
+    with pytest.raises(ValueError, match="duplicated"):
+        smart_sc.tl.transfer(bad, source)
+
+
+def test_fit_source_records_provenance(prepared, source):
+    assert source.provenance["population"] == "NK"
+    assert source.provenance["estimator"] == "TargetRidge"
+    assert source.provenance["n_cells"] == int(_types(prepared)[0].sum())
+    assert list(source.proteins) == list(prepared["prot"].var_names)
+    with pytest.raises(ValueError, match="method must be one of"):
+        smart_sc.tl.fit_source(prepared, method="forest")
