@@ -4,11 +4,17 @@ import doctest
 
 import pytest
 
+import smart_sc.datasets._citeseq as citeseq
 import smart_sc.datasets._simulation as simulation
 import smart_sc.estimator as estimator
+import smart_sc.source as source
+import smart_sc.tl._transfer as transfer
 
 
-@pytest.mark.parametrize("module", [estimator, simulation], ids=lambda m: m.__name__)
+@pytest.mark.filterwarnings("ignore::smart_sc.SmallTargetWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.parametrize("module", [estimator, simulation, citeseq, source, transfer],
+                         ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0

@@ -3,6 +3,10 @@
 import re
 from pathlib import Path
 
+import pytest
+
+import smart_sc  # noqa: F401  (the warning filter names smart_sc.SmallTargetWarning)
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -17,9 +21,12 @@ def test_readme_setup_is_two_commands():
     assert commands == ['pip install -e ".[test]"', "pytest"]
 
 
-def test_readme_quick_start_runs(capsys):
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.filterwarnings("ignore::smart_sc.SmallTargetWarning")
+def test_readme_quick_start_runs(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the quick start writes a model file
     blocks = _python_blocks(README.read_text())
-    assert blocks, "README has no python quick start"
+    assert len(blocks) == 2, "README quick start: numpy and MuData examples"
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
@@ -27,3 +34,5 @@ def test_readme_quick_start_runs(capsys):
     errors = dict(re.findall(r"^(SMART|ridge)\s+error (\S+)", out, flags=re.MULTILINE))
     assert float(errors["SMART"]) < float(errors["ridge"]) / 4
     assert "data-driven SMART" in out
+    assert (tmp_path / "nk_source.npz").exists()
+    assert "'rank'" in out

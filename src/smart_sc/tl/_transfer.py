@@ -153,7 +153,8 @@ def transfer(
     >>> sc.pp.scale(mdata["rna"]); mu.prot.pp.clr(mdata["prot"])
     >>> is_source = (mdata.obs["cell_type"] == "NK").to_numpy()
     >>> source = smart_sc.tl.fit_source(mdata, mask_obs=is_source, population="NK")
-    >>> smart_sc.tl.transfer(mdata, source, mask_obs=~is_source, random_state=0)
+    >>> smart_sc.tl.transfer(mdata, source, mask_obs=~is_source, rank=4, structural_rank=8,
+    ...                      random_state=0)
     >>> mdata["rna"].obsm["smart"].shape[0] == mdata["rna"].n_obs
     True
     """
