@@ -87,6 +87,7 @@ def test_every_key_is_stored_and_aligned(mdata, source):
     assert info["rank"] == 4 and info["structural_rank"] == [8, 8]
     assert info["params"]["n_train_cells"] == int(is_target.sum())
     assert len(info["metrics"]["pearson"]) == prot.n_vars
+    assert set(info["metrics"]) == {"pearson", "spearman", "rmse"}
     assert info["provenance"]["population"] == "NK"
     assert info["alignment"]["n_genes_shared"] == rna.n_vars
     # Predictions are what the stored coefficients say.
@@ -237,3 +238,26 @@ def test_fit_source_records_provenance(prepared, source):
     assert list(source.proteins) == list(prepared["prot"].var_names)
     with pytest.raises(ValueError, match="method must be one of"):
         smart_sc.tl.fit_source(prepared, method="forest")
+
+
+def test_evaluate_scores_held_out_cells(mdata, source):
+    from scipy.stats import pearsonr, spearmanr
+
+    _, is_target = _types(mdata)
+    target = mdata.obs_names[is_target]
+    train, test = target[::2], target[1::2]
+    smart_sc.tl.transfer(mdata, source, mask_obs=list(train), **FIXED)
+    table = smart_sc.tl.evaluate(mdata, mask_obs=list(test))
+    pred = mdata["rna"].obsm["smart"].loc[test]
+    obs = pd.DataFrame(mdata["prot"].X, index=mdata["prot"].obs_names,
+                       columns=mdata["prot"].var_names).loc[test, pred.columns]
+    cd3 = pred.columns[0]
+    assert table.loc[cd3, "pearson"] == pytest.approx(pearsonr(obs[cd3], pred[cd3])[0])
+    assert table.loc[cd3, "spearman"] == pytest.approx(spearmanr(obs[cd3], pred[cd3])[0])
+    assert table.loc[cd3, "rmse"] == pytest.approx(np.sqrt(np.mean((obs[cd3] - pred[cd3])**2)))
+    stored = mdata.uns["smart_evaluation"]
+    assert stored["n_cells"] == len(test)
+    expected = np.linalg.norm(pred.to_numpy() - obs.to_numpy()) / np.sqrt(obs.size)
+    assert stored["overall_error"] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="no predictions under"):
+        smart_sc.tl.evaluate(mdata, key="absent")

@@ -1,5 +1,6 @@
 """Tools: SMART transfer on MuData / AnnData, source models, prediction by gene name."""
 
+from ._evaluate import evaluate
 from ._transfer import fit_source, predict, to_model, transfer
 
-__all__ = ["fit_source", "predict", "to_model", "transfer"]
+__all__ = ["evaluate", "fit_source", "predict", "to_model", "transfer"]

@@ -12,6 +12,7 @@ from .. import __version__
 from ..baselines import ReducedRankRegression, TargetLasso, TargetOLS, TargetRidge
 from ..estimator import SMARTRegressor
 from ..source import SourceModel, as_source_model
+from ._evaluate import per_protein_metrics
 from ._modalities import (
     PairedModalities,
     check_finite,
@@ -66,17 +67,6 @@ def _training_arrays(pair: PairedModalities, cells: pd.Index, layer_in, layer_ou
 
 def _dense_rows(M) -> np.ndarray:
     return M.toarray() if sp.issparse(M) else np.asarray(M, dtype=np.float64)
-
-
-def _per_protein_metrics(Y: np.ndarray, Y_hat: np.ndarray) -> dict:
-    resid = Y - Y_hat
-    rmse = np.sqrt(np.mean(resid**2, axis=0))
-    yc = Y - Y.mean(axis=0)
-    hc = Y_hat - Y_hat.mean(axis=0)
-    denom = np.sqrt((yc**2).sum(axis=0) * (hc**2).sum(axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(denom > 0, (yc * hc).sum(axis=0) / denom, np.nan)
-    return {"pearson": r.tolist(), "rmse": rmse.tolist()}
 
 
 def transfer(
@@ -228,7 +218,8 @@ def transfer(
         "converged": bool(estimator.converged_),
         "n_iter": int(estimator.n_iter_),
         "intercept": intercept.tolist(),
-        "metrics": _per_protein_metrics(Y, train_pred),
+        "metrics": {name: values.tolist()
+                    for name, values in per_protein_metrics(Y, train_pred).items()},
         "alignment": alignment.summary(),
         "provenance": dict(model.provenance),
     }

@@ -1,0 +1,125 @@
+"""tl.evaluate: how well stored protein predictions match observed proteins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+from ._modalities import check_finite, resolve_modalities, select_cells
+
+__all__ = ["evaluate", "per_protein_metrics"]
+
+
+def _pearson_columns(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    a = A - A.mean(axis=0)
+    b = B - B.mean(axis=0)
+    denom = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, (a * b).sum(axis=0) / denom, np.nan)
+
+
+def per_protein_metrics(Y: np.ndarray, Y_hat: np.ndarray) -> dict[str, np.ndarray]:
+    """Pearson and Spearman correlation and RMSE per column (protein).
+
+    A protein that is constant on the cells has undefined correlations (NaN).
+    """
+    return {
+        "pearson": _pearson_columns(Y, Y_hat),
+        "spearman": _pearson_columns(rankdata(Y, axis=0), rankdata(Y_hat, axis=0)),
+        "rmse": np.sqrt(np.mean((Y - Y_hat) ** 2, axis=0)),
+    }
+
+
+def evaluate(
+    mdata,
+    *,
+    key: str = "smart",
+    modality_in: str = "rna",
+    modality_out: str = "prot",
+    layer_out: str | None = None,
+    mask_obs=None,
+    key_added: str | None = None,
+) -> pd.DataFrame:
+    """Score stored predictions against observed proteins on chosen cells.
+
+    Parameters
+    ----------
+    mdata : MuData or AnnData
+        Data holding predictions in ``mdata[modality_in].obsm[key]`` (a cells x
+        proteins DataFrame, as :func:`transfer` stores them; predictions of
+        other methods stored the same way can be scored alike).
+    key : str
+        The predictions' ``.obsm`` key.
+    modality_in, modality_out : str
+        RNA and protein modalities (for an AnnData, proteins in
+        ``.obsm[modality_out]``).
+    layer_out : str or None
+        Protein layer holding the observed values (default ``.X``).
+    mask_obs : array of bool, sequence of str, str or None
+        Cells to score, typically held-out cells; default all cells with both
+        modalities.
+    key_added : str or None
+        Where the scores go in ``.uns`` (default ``f"{key}_evaluation"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Proteins x (``pearson``, ``spearman``, ``rmse``). Also stored in
+        ``mdata.uns[key_added]`` (and the RNA modality's ``.uns``) as
+        ``{"per_protein": {...}, "overall_error": ..., "n_cells": ..., "params": ...}``,
+        where ``overall_error`` is the paper's ``||Y_hat - Y||_F / sqrt(n q)``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, anndata as ad
+    >>> import smart_sc
+    >>> rng = np.random.default_rng(0)
+    >>> obs = pd.DataFrame(index=[f"c{i}" for i in range(5)])
+    >>> adata = ad.AnnData(np.zeros((5, 1)), obs=obs)
+    >>> Y = pd.DataFrame(rng.normal(size=(5, 2)), index=obs.index, columns=["CD3", "CD4"])
+    >>> adata.obsm["prot"] = Y
+    >>> adata.obsm["smart"] = Y + 0.1
+    >>> smart_sc.tl.evaluate(adata)["rmse"].round(3).tolist()
+    [0.1, 0.1]
+    """
+    pair = resolve_modalities(mdata, modality_in, modality_out)
+    rna = pair.rna
+    if key not in rna.obsm:
+        raise ValueError(
+            f"no predictions under .obsm[{key!r}] of modality {modality_in!r}; run "
+            "tl.transfer first or pass the key of stored predictions"
+        )
+    pred = rna.obsm[key]
+    if not isinstance(pred, pd.DataFrame):
+        raise ValueError(f".obsm[{key!r}] must be a DataFrame with protein names as columns")
+    proteins = pd.Index(pred.columns)
+    missing = proteins.difference(pair.protein_names)
+    if len(missing):
+        raise ValueError(
+            f"{len(missing)} predicted protein(s) are not among the observed proteins, e.g. "
+            f"{list(missing[:5])}"
+        )
+    cells = select_cells(pair, mask_obs)
+    observed = pair.protein_matrix(cells, layer_out)
+    col = pair.protein_names.get_indexer(proteins)
+    Y = observed[:, col]
+    Y_hat = pred.loc[cells].to_numpy(dtype=np.float64)
+    check_finite(Y, "observed proteins (cells scored)")
+    check_finite(Y_hat, f"predictions .obsm[{key!r}] (cells scored)")
+    metrics = per_protein_metrics(Y, Y_hat)
+    overall = float(np.linalg.norm(Y_hat - Y) / np.sqrt(Y.size))
+    table = pd.DataFrame(metrics, index=proteins)
+    result = {
+        "per_protein": {name: values.tolist() for name, values in metrics.items()},
+        "proteins": list(proteins),
+        "overall_error": overall,
+        "n_cells": len(cells),
+        "params": {"key": key, "modality_in": modality_in, "modality_out": modality_out,
+                   "layer_out": layer_out},
+    }
+    out_key = key_added or f"{key}_evaluation"
+    rna.uns[out_key] = result
+    if pair.prot is not None:
+        mdata.uns[out_key] = result
+    return table
