@@ -1,0 +1,26 @@
+"""Plots of SMART fits: predictions, scores, coefficients, spectra, subspaces, convergence.
+
+Every function draws with matplotlib in the scanpy style: it takes an optional
+``ax`` (or ``axes``), ``show`` and ``save`` (a file path) and returns what it
+drew on (an Axes, or a list of Axes for :func:`convergence`).
+"""
+
+from ._plots import (
+    coef_heatmap,
+    convergence,
+    predicted_vs_observed,
+    principal_angles,
+    protein_scores,
+    scores_from_uns,
+    spectra,
+)
+
+__all__ = [
+    "coef_heatmap",
+    "convergence",
+    "predicted_vs_observed",
+    "principal_angles",
+    "protein_scores",
+    "scores_from_uns",
+    "spectra",
+]
