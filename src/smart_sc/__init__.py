@@ -10,7 +10,7 @@ model while borrowing the singular subspaces of a source model's coefficients
 __version__ = "0.1.0"
 
 # Defined before the submodules: tl records it in what it stores.
-from . import baselines, datasets, pl, tl
+from . import baselines, datasets, pl, pp, tl
 from ._core.pipeline import SmallTargetWarning
 from .estimator import SMARTRegressor
 from .source import SourceModel
@@ -23,5 +23,6 @@ __all__ = [
     "baselines",
     "datasets",
     "pl",
+    "pp",
     "tl",
 ]

@@ -1,0 +1,113 @@
+"""The SMART paper's CITE-seq preprocessing, chained."""
+
+from __future__ import annotations
+
+from ._features import drop_constant_features, screen_genes
+from ._normalize import clr_proteins, normalize_rna
+from ._utils import copy_data
+
+__all__ = ["prepare_citeseq"]
+
+
+def prepare_citeseq(
+    mdata,
+    *,
+    source_mask,
+    target_mask,
+    modality_in: str = "rna",
+    modality_out: str = "prot",
+    layer: str | None = "counts",
+    target_sum: float = 1e4,
+    n_top_genes: int | None = 3000,
+    subset_hvg: bool = True,
+    clr_flavor: str = "per_cell",
+    drop_constant: bool = True,
+    top_k: int = 150,
+    key_added: str = "smart_screened",
+    copy: bool = False,
+):
+    """Preprocess CITE-seq raw counts as the SMART paper's case study did.
+
+    In order: :func:`normalize_rna` (``normalize_total``, ``log1p``,
+    ``n_top_genes`` highly variable genes, kept only if ``subset_hvg``,
+    ``scale``); :func:`clr_proteins` (per-cell CLR by default);
+    :func:`drop_constant_features` in the source or the target (if
+    ``drop_constant``); :func:`screen_genes` (top ``top_k`` per population,
+    union, marked in ``.var[key_added]``, not subset). The populations are
+    named ``"source"`` and ``"target"`` in the results. Highly variable genes
+    and scaling use all cells of ``mdata``: pass only the cells the analysis
+    is about.
+
+    Parameters
+    ----------
+    mdata : mudata.MuData
+        Raw counts in ``layer`` (or ``.X`` with ``layer=None``) of both
+        modalities.
+    source_mask, target_mask
+        The source and target cells: boolean arrays over ``mdata.obs_names``,
+        lists of obs names, or names of boolean ``.obs`` columns.
+    modality_in, modality_out : str, default="rna", "prot"
+        The RNA and protein modalities.
+    layer : str or None, default="counts"
+        Layer of raw counts in both modalities.
+    target_sum, n_top_genes
+        See :func:`normalize_rna`.
+    subset_hvg : bool, default=True
+        Keep only the highly variable genes (the paper's 3,000 genes).
+    clr_flavor : {"per_cell", "per_protein"}, default="per_cell"
+        See :func:`clr_proteins`.
+    drop_constant : bool, default=True
+        Remove features constant in the source or in the target.
+    top_k : int, default=150
+        Genes screened per population.
+    key_added : str, default="smart_screened"
+        Key of the screening results.
+    copy : bool, default=False
+        Work on a copy and return it.
+
+    Returns
+    -------
+    mudata.MuData or None
+        ``None`` if ``copy=False``, else the processed copy. Every step is
+        recorded in ``.uns["smart_sc_preprocessing"]`` of the modalities.
+
+    Examples
+    --------
+    >>> from smart_sc import pp
+    >>> from smart_sc.datasets import toy_citeseq
+    >>> mdata = toy_citeseq(random_state=0)
+    >>> is_nk = (mdata.obs["cell_type"] == "NK").to_numpy()
+    >>> pp.prepare_citeseq(mdata, source_mask=is_nk, target_mask=~is_nk,
+    ...                    n_top_genes=200, top_k=40)
+    >>> rna = mdata["rna"]
+    >>> rna.n_vars <= 200, 40 <= int(rna.var["smart_screened"].sum()) <= 80
+    (True, True)
+    >>> rna.uns["smart_sc_preprocessing"]["steps"]
+    ['normalize_rna', 'clr_proteins', 'drop_constant_features', 'screen_genes']
+    >>> rna_screened = rna[:, rna.var["smart_screened"]].copy()  # subset explicitly
+    """
+    if copy:
+        mdata = copy_data(mdata)
+    normalize_rna(
+        mdata,
+        modality=modality_in,
+        layer=layer,
+        target_sum=target_sum,
+        n_top_genes=n_top_genes,
+        subset=subset_hvg,
+    )
+    clr_proteins(mdata, modality=modality_out, layer=layer, flavor=clr_flavor)
+    groups = {"source": source_mask, "target": target_mask}
+    if drop_constant:
+        drop_constant_features(
+            mdata, groups=groups, modality_in=modality_in, modality_out=modality_out
+        )
+    screen_genes(
+        mdata,
+        groups=groups,
+        top_k=top_k,
+        modality_in=modality_in,
+        modality_out=modality_out,
+        key_added=key_added,
+    )
+    return mdata if copy else None
