@@ -261,3 +261,19 @@ def test_evaluate_scores_held_out_cells(mdata, source):
     assert stored["overall_error"] == pytest.approx(expected)
     with pytest.raises(ValueError, match="no predictions under"):
         smart_sc.tl.evaluate(mdata, key="absent")
+
+
+def test_screened_genes_column_restricts_the_fit(mdata, source):
+    _, is_target = _types(mdata)
+    rna = mdata["rna"]
+    keep = np.zeros(rna.n_vars, dtype=bool)
+    keep[::3] = True
+    rna.var["smart_screened"] = keep
+    smart_sc.tl.transfer(mdata, source, mask_obs=is_target, genes="smart_screened", **FIXED)
+    used = set(mdata.uns["smart"]["genes"])
+    assert used == set(rna.var_names[keep])
+    assert np.all(rna.varm["smart"].loc[rna.var_names[~keep]].to_numpy() == 0)
+    model = smart_sc.tl.fit_source(mdata, mask_obs=is_target, genes=list(rna.var_names[keep]))
+    assert set(model.genes) == used
+    with pytest.raises(ValueError, match=r"not a column of \.var"):
+        smart_sc.tl.transfer(mdata, source, genes="absent")

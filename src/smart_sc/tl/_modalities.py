@@ -19,8 +19,8 @@ try:  # MuData is a dependency, but keep the AnnData path importable without it.
 except ImportError:  # pragma: no cover
     MuData = ()  # type: ignore[assignment,misc]
 
-__all__ = ["PairedModalities", "check_finite", "get_matrix", "resolve_modalities",
-           "select_cells"]
+__all__ = ["PairedModalities", "check_finite", "gene_subset", "get_matrix",
+           "resolve_modalities", "select_cells"]
 
 
 @dataclass
@@ -171,3 +171,31 @@ def select_cells(pair: PairedModalities, mask_obs) -> pd.Index:
             f"({len(paired)} paired cells in total)"
         )
     return chosen
+
+
+def gene_subset(rna: AnnData, genes) -> np.ndarray:
+    """Boolean mask over ``rna.var_names`` from ``genes``.
+
+    ``genes`` is ``None`` (all genes), the name of a boolean ``.var`` column
+    (e.g. ``"smart_screened"`` from :func:`smart_sc.pp.screen_genes`), or gene
+    names.
+    """
+    if genes is None:
+        return np.ones(rna.n_vars, dtype=bool)
+    if isinstance(genes, str):
+        if genes not in rna.var.columns:
+            raise ValueError(f"genes {genes!r} is not a column of .var; it has "
+                             f"{list(rna.var.columns)[:10]}")
+        mask = rna.var[genes].to_numpy()
+        if mask.dtype != bool:
+            raise ValueError(f".var[{genes!r}] must be boolean, got {mask.dtype}")
+    else:
+        names = pd.Index(np.asarray(genes, dtype=str))
+        unknown = names.difference(pd.Index(rna.var_names))
+        if len(unknown):
+            raise ValueError(f"{len(unknown)} of the genes asked for are not in the data, "
+                             f"e.g. {list(unknown[:5])}")
+        mask = np.asarray(pd.Index(rna.var_names).isin(names))
+    if not mask.any():
+        raise ValueError("no genes selected")
+    return mask

@@ -16,6 +16,7 @@ from ._evaluate import per_protein_metrics
 from ._modalities import (
     PairedModalities,
     check_finite,
+    gene_subset,
     get_matrix,
     resolve_modalities,
     select_cells,
@@ -76,6 +77,7 @@ def transfer(
     modality_in: str = "rna",
     modality_out: str = "prot",
     mask_obs=None,
+    genes=None,
     layer_in: str | None = None,
     layer_out: str | None = None,
     key_added: str = "smart",
@@ -104,6 +106,10 @@ def transfer(
         Training cells: a boolean mask over ``mdata.obs_names``, obs names, or
         the name of a boolean ``.obs`` column. Default: all cells with both
         modalities.
+    genes : str, sequence of str or None
+        Genes to use: a boolean ``.var`` column of ``modality_in`` (e.g.
+        ``"smart_screened"`` from :func:`smart_sc.pp.screen_genes`) or gene
+        names. Default: every gene the source model also has.
     layer_in, layer_out : str or None
         Layers to read instead of ``.X``.
     key_added : str
@@ -152,14 +158,17 @@ def transfer(
         mdata = mdata.copy()
     pair = resolve_modalities(mdata, modality_in, modality_out)
     model = _as_source_model(source_model, pair.protein_names)
-    genes = pd.Index(pair.rna.var_names)
+    genes_arg, genes = genes, pd.Index(pair.rna.var_names)
     proteins = pair.protein_names
     alignment = model.aligned(genes, proteins)
+    use = gene_subset(pair.rna, genes_arg) & alignment.gene_mask
+    if not use.any():
+        raise ValueError("none of the selected genes is in the source model")
     # Fit in a canonical order (names sorted). The penalty lives in a basis of
     # the source's singular complement that is only defined up to rotation
     # (LAPACK's completion), and that completion follows the row order; sorting
     # makes the result depend on names only, never on how the data are ordered.
-    gene_idx = np.flatnonzero(alignment.gene_mask)
+    gene_idx = np.flatnonzero(use)
     gene_idx = gene_idx[np.argsort(genes[gene_idx].to_numpy(), kind="stable")]
     prot_idx = np.flatnonzero(alignment.protein_mask)
     prot_idx = prot_idx[np.argsort(proteins[prot_idx].to_numpy(), kind="stable")]
@@ -239,6 +248,7 @@ def fit_source(
     modality_out: str = "prot",
     mask_obs=None,
     method: str = "ridge",
+    genes=None,
     layer_in: str | None = None,
     layer_out: str | None = None,
     population: str | None = None,
@@ -254,6 +264,8 @@ def fit_source(
         As for :func:`transfer`; ``mask_obs`` selects the source population.
     method : {"ols", "ridge", "lasso", "rrr"}
         Baseline estimator of :mod:`smart_sc.baselines`.
+    genes : str, sequence of str or None
+        Genes to use (a boolean ``.var`` column or names); default all.
     population : str or None
         Description of the cells, recorded in the provenance.
     **params
@@ -268,13 +280,14 @@ def fit_source(
         raise ValueError(f"method must be one of {sorted(_SOURCE_METHODS)}, got {method!r}")
     pair = resolve_modalities(mdata, modality_in, modality_out)
     cells = select_cells(pair, mask_obs)
+    use = gene_subset(pair.rna, genes)
     _, X, Y = _training_arrays(pair, cells, layer_in, layer_out)
-    est = _SOURCE_METHODS[method](**params).fit(X, Y)
+    est = _SOURCE_METHODS[method](**params).fit(X[:, np.flatnonzero(use)], Y)
     coef = np.atleast_2d(est.coef_).T
     prep = pair.rna.uns.get("smart_sc_preprocessing")
     return SourceModel.from_arrays(
         coef,
-        genes=list(pair.rna.var_names),
+        genes=list(pair.rna.var_names[use]),
         proteins=list(pair.protein_names),
         intercept=np.atleast_1d(est.intercept_),
         population=population if population is not None else
