@@ -5,11 +5,9 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
-import muon as mu
 import numpy as np
 import pandas as pd
 import pytest
-import scanpy as sc
 from scipy.linalg import subspace_angles
 
 import smart_sc
@@ -19,21 +17,9 @@ from smart_sc.source import SourceModel
 FIXED = dict(rank=4, structural_rank=8, alpha=0.0)
 
 
-def _prepare(mdata):
-    rna, prot = mdata["rna"], mdata["prot"]
-    sc.pp.normalize_total(rna, target_sum=1e4)
-    sc.pp.log1p(rna)
-    info = mdata.uns["toy_citeseq"]
-    rna._inplace_subset_var(np.isin(rna.var_names, list(info["informative_genes"])))
-    sc.pp.scale(rna)
-    mu.prot.pp.clr(prot)
-    mdata.update()
-    return mdata
-
-
 @pytest.fixture(scope="module")
-def fitted():
-    mdata = _prepare(smart_sc.datasets.toy_citeseq(random_state=0))
+def fitted(prepared_toy):
+    mdata = prepared_toy.copy()
     ct = mdata.obs["cell_type"].astype(str).to_numpy()
     source = smart_sc.tl.fit_source(mdata, mask_obs=ct == "NK", population="NK")
     smart_sc.tl.transfer(mdata, source, mask_obs=ct == "ILC1", **FIXED)

@@ -1,7 +1,6 @@
 """tl.transfer and friends on MuData / AnnData: storage, names, copies, failures."""
 
 import anndata as ad
-import muon as mu
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,21 +14,9 @@ from smart_sc.baselines import SourceOnly, TargetRidge
 FIXED = dict(rank=4, structural_rank=8, alpha=0.0)
 
 
-def _prepare(mdata):
-    rna, prot = mdata["rna"], mdata["prot"]
-    sc.pp.normalize_total(rna, target_sum=1e4)
-    sc.pp.log1p(rna)
-    info = mdata.uns["toy_citeseq"]
-    rna._inplace_subset_var(np.isin(rna.var_names, list(info["informative_genes"])))
-    sc.pp.scale(rna)
-    mu.prot.pp.clr(prot)
-    mdata.update()
-    return mdata
-
-
 @pytest.fixture(scope="module")
-def prepared():
-    return _prepare(smart_sc.datasets.toy_citeseq(random_state=0))
+def prepared(prepared_toy):
+    return prepared_toy.copy()
 
 
 @pytest.fixture
