@@ -180,16 +180,18 @@ def _fit_from_stats(stats, sums_per_fold, basis, C0, s, n, p, q, center) -> Smar
         alpha_grid = sorted({0.0, *(ridge_ref * m for m in ALPHA_MULTIPLES)})
     else:
         alpha_grid = [float(s.alpha)]
+    # Per-fold training statistics in the source bases, built once for every
+    # cross-validation below.
+    folds = (make_folds(sums_per_fold, basis, center=center, ridge_alphas=s.ridge_alphas)
+             if sums_per_fold is not None else None)
     pilot_cv = None
-    if s.alpha is None and ill_posed and sums_per_fold is not None:
+    if s.alpha is None and ill_posed and folds is not None:
         # On an ill-posed design the shrinkage matters most and the paper's
         # alpha = 0 may blow up, so the pilot is itself cross-validated, with real
         # fits at the final tolerance, on the rank-r model without the transfer
         # penalty (one lambda, cheap): how much shrinkage the design needs.
-        folds_pilot = make_folds(sums_per_fold, basis, center=center,
-                                 ridge_alphas=s.ridge_alphas)
         pilot_errs = [
-            cv_error(folds_pilot, basis, rank=rank, pair=(p, q), alpha=a, alphas=[a],
+            cv_error(folds, basis, rank=rank, pair=(p, q), alpha=a, alphas=[a],
                      lambdas=[0.0], tol=s.tol, max_iter=s.max_iter,
                      inner_max_iter=INNER_MAX_ITER)[0]
             for a in alpha_grid
@@ -204,8 +206,8 @@ def _fit_from_stats(stats, sums_per_fold, basis, C0, s, n, p, q, center) -> Smar
         pairs = structural_pairs(structural_rank_grid(rank, basis.rank, p, q), p, q)
 
     cv_results: dict = {}
-    if sums_per_fold is not None and (len(pairs) > 1 or len(alpha_grid) > 1):
-        folds = make_folds(sums_per_fold, basis, center=center, ridge_alphas=s.ridge_alphas)
+    if folds is not None and (len(pairs) > 1 or len(alpha_grid) > 1):
+
         def _cv_lambdas(pair):
             if pair == (p, q):
                 return [0.0]
