@@ -16,6 +16,7 @@ from mudata import MuData
 from scipy.linalg import subspace_angles
 
 from ..source import SourceModel
+from ..tl import to_model
 from ..tl._modalities import resolve_modalities, select_cells
 
 __all__ = [
@@ -94,23 +95,11 @@ def _coef(obj: Any, *, key: str, modality_in: str, what: str) -> pd.DataFrame | 
         except (TypeError, ValueError) as err:
             raise ValueError(f"{what}: the DataFrame must be numeric ({err})") from None
     elif isinstance(obj, MuData | AnnData):
-        rna = _fit_anndata(obj, modality_in)
-        if key not in rna.varm:
-            raise ValueError(
-                f"{what}: no coefficients stored under key {key!r} in .varm of modality "
-                f"{modality_in!r}; .varm has {list(rna.varm)}"
-            )
-        info = rna.uns.get(key)
-        coef = rna.varm[key]
-        if not isinstance(coef, pd.DataFrame):
-            columns = (list(info["proteins"]) if isinstance(info, Mapping)
-                       and "proteins" in info else None)
-            coef = pd.DataFrame(np.asarray(coef, dtype=np.float64), index=rna.var_names,
-                                columns=columns)
-        if isinstance(info, Mapping) and "genes" in info:
-            # Genes the fit did not use are stored as zero rows: leave them out.
-            coef = coef.loc[list(info["genes"])]
-        coef = coef.astype(np.float64)
+        # A stored tl.transfer fit, on the genes and proteins it used.
+        try:
+            coef = to_model(obj, key=key, modality_in=modality_in).coef
+        except ValueError as err:
+            raise ValueError(f"{what}: {err}") from None
     elif hasattr(obj, "coef_"):
         # scikit-learn layout (n_targets, n_features) -> genes x proteins.
         coef = np.atleast_2d(np.asarray(obj.coef_, dtype=np.float64)).T

@@ -318,6 +318,9 @@ def to_model(mdata, key: str = "smart", modality_in: str = "rna") -> SourceModel
         The fitted target coefficients of the used genes and proteins, ready
         to be saved and to serve as another study's source.
     """
+    if hasattr(mdata, "mod") and modality_in not in mdata.mod:
+        raise ValueError(f"modality {modality_in!r} is not in the MuData; it has "
+                         f"{list(mdata.mod)}")
     rna = mdata.mod[modality_in] if hasattr(mdata, "mod") else mdata
     if key not in rna.varm or key not in rna.uns:
         raise ValueError(f"no SMART fit stored under key {key!r} in modality {modality_in!r}")
