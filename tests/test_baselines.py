@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_estimator
 
-import smart_sc.baselines as baselines
+import smart_sc.baselines._target as baselines
 from smart_sc._core.stats import compute_sums
 from smart_sc.baselines import (
     OffsetTransfer,

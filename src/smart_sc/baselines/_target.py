@@ -23,16 +23,16 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ._core.rank import select_rank_rsc
-from ._core.ridge import DEFAULT_RIDGE_ALPHAS, ridge_gcv
-from ._core.stats import (
+from .._core.rank import select_rank_rsc
+from .._core.ridge import DEFAULT_RIDGE_ALPHAS, ridge_gcv
+from .._core.stats import (
     SufficientStats,
     fold_sums,
     kfold_labels,
     total,
     validation_sse_per_target,
 )
-from ._regressor_base import (
+from .._regressor_base import (
     StatsLinearRegressor,
     check_nonnegative,
     check_positive_int,

@@ -1,0 +1,27 @@
+"""Comparators of SMART, fitted from sufficient statistics.
+
+Target-only and source-only baselines (:mod:`._target`): least squares, ridge
+and lasso per response, reduced-rank regression, the bounded-difference
+transfer ``C0 + Delta`` and the source model used as is. Source-aware
+comparators (:mod:`._source_aware`): reduced-rank regression restricted to the
+source's leading gene subspace, and a cross-validated mixture of the source and
+a target-only ridge.
+"""
+
+from ._target import (
+    OffsetTransfer,
+    ReducedRankRegression,
+    SourceOnly,
+    TargetLasso,
+    TargetOLS,
+    TargetRidge,
+)
+
+__all__ = [
+    "OffsetTransfer",
+    "ReducedRankRegression",
+    "SourceOnly",
+    "TargetLasso",
+    "TargetOLS",
+    "TargetRidge",
+]
