@@ -8,6 +8,7 @@ source's leading gene subspace, and a cross-validated mixture of the source and
 a target-only ridge.
 """
 
+from ._source_aware import SourceMixture, SourceSubspaceRRR
 from ._target import (
     OffsetTransfer,
     ReducedRankRegression,
@@ -20,7 +21,9 @@ from ._target import (
 __all__ = [
     "OffsetTransfer",
     "ReducedRankRegression",
+    "SourceMixture",
     "SourceOnly",
+    "SourceSubspaceRRR",
     "TargetLasso",
     "TargetOLS",
     "TargetRidge",
