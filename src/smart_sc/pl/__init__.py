@@ -2,9 +2,11 @@
 
 Every function draws with matplotlib in the scanpy style: it takes an optional
 ``ax`` (or ``axes``), ``show`` and ``save`` (a file path) and returns what it
-drew on (an Axes, or a list of Axes for :func:`convergence`).
+drew on (an Axes, or a list of Axes for :func:`convergence`);
+:func:`benchmark` returns the Axes and a summary table.
 """
 
+from ._benchmark import benchmark, benchmark_summary
 from ._plots import (
     coef_heatmap,
     convergence,
@@ -16,6 +18,8 @@ from ._plots import (
 )
 
 __all__ = [
+    "benchmark",
+    "benchmark_summary",
     "coef_heatmap",
     "convergence",
     "predicted_vs_observed",
