@@ -29,7 +29,7 @@ def small_sim():
 
 def test_known_rank_recovers_the_paper_design(model_one):
     sim = model_one
-    fit = SMARTRegressor(sim.source_coef, rank=5, structural_rank=10, alpha=0.0,
+    fit = SMARTRegressor(sim.source_coef, rank=5, structural_rank=10, alpha=0.0, blend=False,
                          fit_intercept=False).fit(sim.X, sim.Y)
     err = estimation_error(fit.coef_, sim.true_coef)
     ridge = estimation_error(TargetRidge(fit_intercept=False).fit(sim.X, sim.Y).coef_,
@@ -50,7 +50,7 @@ def test_penalty_off_gives_reduced_rank_regression(small_sim, with_source):
     sim = small_sim
     p, q = sim.X.shape[1], sim.Y.shape[1]
     source = sim.source_coef if with_source else None
-    fit = SMARTRegressor(source, rank=3, structural_rank=(p, q), lam=0.0, alpha=0.0,
+    fit = SMARTRegressor(source, rank=3, structural_rank=(p, q), lam=0.0, alpha=0.0, blend=False,
                          tol=1e-7, max_iter=5000).fit(sim.X, sim.Y)
     rrr = ReducedRankRegression(rank=3).fit(sim.X, sim.Y)
     rel = np.linalg.norm(fit.coef_ - rrr.coef_) / np.linalg.norm(rrr.coef_)
@@ -60,9 +60,10 @@ def test_penalty_off_gives_reduced_rank_regression(small_sim, with_source):
 
 def test_data_driven_transfer_beats_target_only(small_sim):
     sim = small_sim
-    fit = SMARTRegressor(sim.source_coef, random_state=0).fit(sim.X, sim.Y)
+    fit = SMARTRegressor(sim.source_coef, tuning="paper", blend=False,
+                         random_state=0).fit(sim.X, sim.Y)
     rrr = ReducedRankRegression().fit(sim.X, sim.Y)
-    assert fit.rank_ == 3
+    assert fit.rank_ == 3 and fit.blend_ is None
     assert estimation_error(fit.coef_, sim.true_coef) < 0.7 * estimation_error(
         rrr.coef_, sim.true_coef)
     mse = fit.cv_results_["mse"]
@@ -122,7 +123,8 @@ def test_dense_and_sparse_inputs_agree(small_sim):
     sim = small_sim
     X = sim.X.copy()
     X[np.abs(X) < 0.8] = 0.0  # make it genuinely sparse
-    params = dict(rank=3, structural_rank=6, lam=0.05, alpha=0.0, tol=1e-10, max_iter=5000)
+    params = dict(rank=3, structural_rank=6, lam=0.05, alpha=0.0, tol=1e-10, max_iter=5000,
+                  blend=False)
     dense = SMARTRegressor(sim.source_coef, **params).fit(X, sim.Y)
     assert dense.converged_
     for fmt in (sp.csr_matrix, sp.csc_matrix):
@@ -135,7 +137,8 @@ def test_dense_and_sparse_inputs_agree(small_sim):
 def test_one_dimensional_target(small_sim):
     sim = small_sim
     y = sim.Y[:, 0]
-    fit = SMARTRegressor(sim.source_coef[0], rank=1, structural_rank=3, alpha=0.0).fit(
+    fit = SMARTRegressor(sim.source_coef[0], rank=1, structural_rank=3, alpha=0.0,
+                         blend=False).fit(
         sim.X, y)
     assert fit.coef_.shape == (sim.X.shape[1],)
     assert isinstance(fit.intercept_, float)
@@ -146,7 +149,8 @@ def test_one_dimensional_target(small_sim):
 def test_intercept_is_recovered(small_sim):
     sim = small_sim
     shift = np.linspace(-3, 3, sim.Y.shape[1])
-    params = dict(rank=3, structural_rank=6, alpha=0.0, tol=1e-9, max_iter=5000)
+    params = dict(rank=3, structural_rank=6, lam=0.05, alpha=0.0, tol=1e-9, max_iter=5000,
+                  blend=False)
     fit = SMARTRegressor(sim.source_coef, **params).fit(sim.X + 5.0, sim.Y + shift)
     ref = SMARTRegressor(sim.source_coef, **params).fit(sim.X, sim.Y)
     assert np.allclose(fit.coef_, ref.coef_, atol=1e-6)
@@ -157,7 +161,7 @@ def test_non_convergence_is_reported(small_sim, caplog):
     sim = small_sim
     with caplog.at_level(logging.WARNING, logger="smart_sc"):
         fit = SMARTRegressor(sim.source_coef, rank=3, structural_rank=2, lam=1.0, alpha=0.0,
-                             max_iter=2).fit(sim.X, sim.Y)
+                             max_iter=2, blend=False).fit(sim.X, sim.Y)
     assert not fit.converged_ and fit.n_iter_ == 2
     assert any("did not converge" in r.getMessage() for r in caplog.records)
 

@@ -14,7 +14,7 @@ import smart_sc
 from smart_sc import SMARTRegressor, pl
 from smart_sc.source import SourceModel
 
-FIXED = dict(rank=4, structural_rank=8, alpha=0.0)
+FIXED = dict(rank=4, structural_rank=8, alpha=0.0, blend=False)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def estimator():
     C = rng.normal(size=(10, 2)) @ rng.normal(size=(2, 4))
     Y = X @ C + 0.1 * rng.normal(size=(80, 4))
     return SMARTRegressor(C.T + 0.1 * rng.normal(size=(4, 10)), rank=2, structural_rank=2,
-                          alpha=0.0).fit(X, Y)
+                          alpha=0.0, blend=False).fit(X, Y)
 
 
 def _target_coef(mdata):
@@ -310,7 +310,7 @@ def test_convergence_given_axes_and_unfitted():
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(40, 5)), rng.normal(size=(40, 2))
     est = SMARTRegressor(rng.normal(size=(2, 5)), rank=1, structural_rank=1,
-                         alpha=0.0).fit(X, Y)
+                         alpha=0.0, blend=False).fit(X, Y)
     out = pl.convergence(est, axes=axes)
     assert out == list(axes)
     with pytest.raises(ValueError, match="objective_history_"):

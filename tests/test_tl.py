@@ -11,7 +11,7 @@ from mudata import MuData
 import smart_sc
 from smart_sc.baselines import SourceOnly, TargetRidge
 
-FIXED = dict(rank=4, structural_rank=8, alpha=0.0)
+FIXED = dict(rank=4, structural_rank=8, alpha=0.0, random_state=0)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from ._core.pipeline import SmartSettings, fit_smart
+from ._core.pipeline import TUNINGS, SmartSettings, fit_smart
 from ._core.tuning import DEFAULT_LAMBDAS
 from ._regressor_base import (
     StatsLinearRegressor,
@@ -53,12 +53,16 @@ class SMARTRegressor(StatsLinearRegressor):
     (Zhao, Kolar & Lv 2026, arXiv:2604.20161). Only the source coefficients are
     needed, never the source data.
 
-    Every tuning parameter left at ``None`` is chosen from the data as the
-    paper does: the rank by the rank selection criterion, the structural ranks
-    by K-fold cross-validation over the paper's grid, ``lam`` by BIC along a
-    warm-started path; ``alpha`` (our small-target shrinkage, SMART_METHOD.md
-    section 8) by the same cross-validation with 0 among the candidates.
-    ``alpha=0`` gives exactly the paper's estimator.
+    Every tuning parameter left at ``None`` is chosen from the data, as the
+    paper does (its Section 4) or, with ``tuning="fast"``, over a shorter
+    search: the rank by the rank selection criterion (and cross-validation),
+    the structural ranks by K-fold cross-validation, ``lam`` by BIC along a
+    warm-started path; ``alpha`` (our small-target shrinkage, a ridge term on
+    ``C`` that the paper does not have) by the same cross-validation with 0
+    among the candidates.
+    By default the returned coefficients blend SMART with the source and a
+    target ridge fit by cross-validated weights (``blend``). ``alpha=0`` and
+    ``blend=False`` give exactly the paper's estimator.
 
     Parameters
     ----------
@@ -85,6 +89,23 @@ class SMARTRegressor(StatsLinearRegressor):
         ridge penalty.
     fit_intercept : bool
         Centre ``X`` and ``Y`` on the training samples and fit an intercept.
+    tuning : {"fast", "paper"}
+        How parameters left at ``None`` are searched. ``"paper"``: the rank by
+        RSC, the paper's structural-rank grid (about 17 values), and lambda by
+        BIC over all 10 values inside every fold. ``"fast"`` (default): the
+        RSC rank and the rank two above it are cross-validated too (RSC tends
+        to be low on real targets), over a short structural-rank grid
+        ``{r, 2r, 4r, 8r, rank(C0), max(p, q)}`` with 4 lambdas inside the
+        folds; the final fit always scores all 10 lambdas by BIC. See
+        ``docs/defaults.md`` for the measurements behind it.
+    blend : bool
+        Return the convex combination of SMART, the source coefficients and a
+        target-only ridge fit whose weights (grid of step 0.1) minimise the
+        validation error on the same folds (``blend_`` has the weights and the
+        cross-validated errors). It protects against negative transfer (weight
+        moves to ridge) and against targets too small to fit (weight moves to
+        the source). ``False`` returns the SMART fit alone: with ``alpha=0``
+        that is the paper's estimator.
     tol : float
         ADMM stopping tolerance on both primal and dual residuals.
     max_iter : int
@@ -121,8 +142,17 @@ class SMARTRegressor(StatsLinearRegressor):
     bic_path_ : dict
         ``{"lambdas": ..., "bic": ...}`` of the final lambda path.
     cv_results_ : dict
-        Cross-validated mean squared errors of the structural-rank and alpha
-        candidates (empty when nothing was cross-validated).
+        Cross-validated mean squared errors of the (rank, structural ranks)
+        candidates (rows) at every alpha (columns), with ``ranks``,
+        ``structural_ranks`` and ``alphas`` (empty when nothing was
+        cross-validated).
+    blend_ : dict or None
+        ``components``, ``weights``, each component's cross-validated MSE
+        (``cv_mse``) and the blend's (``blend_cv_mse``); ``None`` with
+        ``blend=False`` or when nothing was cross-validated.
+    smart_coef_ : ndarray of shape (n_targets, n_features) or (n_features,)
+        The SMART fit alone (equal to ``coef_`` when the blend gives SMART
+        weight 1 or is off).
     source_rank_ : int
         Numerical rank of ``source_coef`` (0 without a source).
     singular_values_ : ndarray of shape (rank_,)
@@ -146,7 +176,7 @@ class SMARTRegressor(StatsLinearRegressor):
     >>> from smart_sc.datasets import simulate_transfer
     >>> sim = simulate_transfer(200, 100, 50, random_state=0)
     >>> model = SMARTRegressor(sim.source_coef, rank=5, structural_rank=10, alpha=0.0,
-    ...                        fit_intercept=False).fit(sim.X, sim.Y)
+    ...                        blend=False, fit_intercept=False).fit(sim.X, sim.Y)
     >>> model.coef_.shape
     (50, 100)
     >>> bool(model.converged_)
@@ -162,6 +192,8 @@ class SMARTRegressor(StatsLinearRegressor):
         lam=None,
         alpha=None,
         fit_intercept=True,
+        tuning="fast",
+        blend=True,
         tol=1e-3,
         max_iter=500,
         cv=5,
@@ -175,6 +207,8 @@ class SMARTRegressor(StatsLinearRegressor):
         self.lam = lam
         self.alpha = alpha
         self.fit_intercept = fit_intercept
+        self.tuning = tuning
+        self.blend = blend
         self.tol = tol
         self.max_iter = max_iter
         self.cv = cv
@@ -213,6 +247,8 @@ class SMARTRegressor(StatsLinearRegressor):
         if not (isinstance(self.tol, numbers.Real) and self.tol > 0):
             raise ValueError(f"tol must be a positive number, got {self.tol!r}")
         pair = _check_structural_rank(self.structural_rank, p, q)
+        if self.tuning not in TUNINGS:
+            raise ValueError(f"tuning must be one of {TUNINGS}, got {self.tuning!r}")
 
         settings = SmartSettings(
             rank=self.rank,
@@ -220,6 +256,8 @@ class SMARTRegressor(StatsLinearRegressor):
             lam=None if self.lam is None else float(self.lam),
             alpha=None if self.alpha is None else float(self.alpha),
             fit_intercept=bool(self.fit_intercept),
+            tuning=self.tuning,
+            blend=bool(self.blend),
             tol=float(self.tol),
             max_iter=int(self.max_iter),
             cv=int(self.cv),
@@ -242,6 +280,9 @@ class SMARTRegressor(StatsLinearRegressor):
         self.dual_residual_history_ = np.asarray(res.dual_residual)
         self.bic_path_ = {"lambdas": fit.path.lambdas.copy(), "bic": fit.path.bic.copy()}
         self.cv_results_ = fit.cv_results
+        self.blend_ = fit.blend
+        self.smart_coef_ = (fit.smart_coef[:, 0].copy() if self._y_was_1d
+                            else fit.smart_coef.T.copy())
         self.source_rank_ = fit.source_rank
         self.singular_values_ = fit.singular_values
         self.components_u_ = fit.U

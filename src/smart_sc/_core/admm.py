@@ -32,7 +32,9 @@ __all__ = [
     "AdmmState",
     "RotatedProblem",
     "SourceBasis",
+    "constrained_state",
     "initial_state",
+    "lambda_max",
     "solve_admm",
 ]
 
@@ -159,6 +161,51 @@ def initial_state(init_coef: np.ndarray, basis: SourceBasis, r: int, r_u: int,
         omega_u=np.zeros((p - r_u, r)), omega_v=np.zeros((q - r_v, r)),
         gamma_u=np.zeros((p - r_u, r)), gamma_v=np.zeros((q - r_v, r)),
     )
+
+
+def constrained_state(problem: RotatedProblem, r: int) -> AdmmState | None:
+    """The exact fit with ``U``, ``V`` confined to the leading source subspaces (``Omega = 0``).
+
+    For ``r <= min(r_u, r_v)`` this is the rank-``r`` reduced-rank regression
+    of the rotated statistics restricted to the first ``r_u`` (``r_v``)
+    coordinates, in closed form: with ``K = A_ss + alpha I`` and
+    ``M_ss`` the leading block of ``M``, ``C_s = K^{-1/2} [K^{-1/2} M_ss]_r``.
+    The multipliers are those that make it stationary,
+    ``Gamma = -(Euclidean gradient of the fit on the penalised block)``, so it
+    is a fixed point of the ADMM (a KKT point of the penalised problem) for
+    every ``lam >= lambda_max(state)``. Large lambdas, where the iteration
+    otherwise crawls towards exactly this point, are thus solved exactly.
+    ``None`` when ``r`` exceeds a structural rank (the subspaces cannot hold the fit).
+    """
+    r_u, r_v = problem.r_u, problem.r_v
+    if r > min(r_u, r_v) or (r_u, r_v) == (problem.p, problem.q):
+        return None
+    K = problem.A[:r_u, :r_u] + problem.alpha * np.eye(r_u)
+    evals, evecs = np.linalg.eigh(0.5 * (K + K.T))
+    keep = evals > max(evals.max(initial=0.0), 0.0) * r_u * np.finfo(np.float64).eps
+    inv_sqrt = (evecs[:, keep] / np.sqrt(evals[keep])) @ evecs[:, keep].T
+    G = inv_sqrt @ problem.M[:r_u, :r_v]
+    Ug, sg, Vgt = np.linalg.svd(G, full_matrices=False)
+    C_s = (inv_sqrt @ (Ug[:, :r] * sg[:r])) @ Vgt[:r]
+    P, d, Qt = np.linalg.svd(C_s, full_matrices=False)
+    W = np.zeros((problem.p, r))
+    W[:r_u] = P[:, :r]
+    Z = np.zeros((problem.q, r))
+    Z[:r_v] = Qt[:r].T
+    d = d[:r].copy()
+    grad_u = (problem.A @ W) * (d * d) - problem.M @ (Z * d)
+    grad_v = -(problem.M.T @ (W * d))
+    return AdmmState(
+        W=W, Z=Z, d=d,
+        omega_u=np.zeros((problem.p - r_u, r)), omega_v=np.zeros((problem.q - r_v, r)),
+        gamma_u=-grad_u[r_u:], gamma_v=-grad_v[r_v:],
+    )
+
+
+def lambda_max(state: AdmmState) -> float:
+    """Smallest tied lambda at which a state with ``Omega = 0`` is stationary."""
+    return float(max(np.abs(state.gamma_u).max(initial=0.0),
+                     np.abs(state.gamma_v).max(initial=0.0)))
 
 
 def _soft(x: np.ndarray, k: float) -> np.ndarray:

@@ -1,9 +1,14 @@
-"""The full data-driven SMART fit: statistics, start, ranks, lambda, alpha, final fit.
+"""The full data-driven SMART fit: statistics, start, ranks, lambda, alpha, final fit, blend.
 
-This is the paper's "SMART" (SMART_METHOD.md section 4) plus the small-target
-shrinkage of section 8. Every tuning parameter the caller fixes is used as is;
-every ``None`` is chosen from the data. Arrays in, arrays out: the estimator
-layer does validation and scikit-learn conventions.
+This is the paper's data-driven "SMART" (Section 4 of the paper: rank by RSC,
+structural ranks by cross-validation, lambda by BIC) with our extensions, each
+named and switchable: the small-target shrinkage ``alpha``, a faster search
+(``tuning="fast"``: the RSC rank and the rank two above it, a short
+structural-rank grid, four lambdas inside the folds), and the cross-validated
+blend with the source and a target ridge fit (:mod:`.blend`). Every tuning
+parameter the caller fixes is used as is; every ``None`` is chosen from the
+data. Arrays in, arrays out: the estimator layer does validation and
+scikit-learn conventions.
 """
 
 from __future__ import annotations
@@ -18,13 +23,18 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from .admm import RotatedProblem, SourceBasis, initial_state
+from .blend import BlendResult, choose_blend, residual_gram
 from .rank import RankSelection, design_rank, is_design_ill_posed, select_rank_rsc
-from .ridge import DEFAULT_RIDGE_ALPHAS, ridge_gcv
-from .stats import compute_sums, fold_sums, kfold_labels, total
+from .ridge import DEFAULT_RIDGE_ALPHAS, RidgePath, ridge_gcv
+from .stats import SufficientStats, compute_sums, fold_sums, kfold_labels, total
 from .tuning import (
+    CV_LAMBDAS,
     DEFAULT_LAMBDAS,
+    FoldData,
     PathFit,
+    coarse_structural_grid,
     cv_error,
+    fit_fold,
     fit_lambda_path,
     make_folds,
     structural_pairs,
@@ -42,6 +52,10 @@ ALPHA_CONFIRMATIONS = 3
 #: Stiefel iterations per subproblem: final fit, and the loose cross-validation fits.
 INNER_MAX_ITER = 10
 CV_INNER_MAX_ITER = 5
+#: Ranks above the RSC rank that the fast tuning also cross-validates: on real
+#: targets RSC tends to choose too low a rank.
+RANK_STEPS_ABOVE_RSC = (2,)
+TUNINGS = ("fast", "paper")
 
 
 class SmallTargetWarning(UserWarning):
@@ -57,6 +71,8 @@ class SmartSettings:
     lam: float | None = None
     alpha: float | None = None
     fit_intercept: bool = True
+    tuning: str = "fast"
+    blend: bool = True
     tol: float = 1e-3
     max_iter: int = 500
     cv: int = 5
@@ -67,14 +83,23 @@ class SmartSettings:
     n_jobs: int | None = None
     random_state: int | np.random.RandomState | None = None
     verbose: bool = False
+    warn_stacklevel: int = 4
+
+    @property
+    def cv_lambdas(self) -> np.ndarray:
+        """Lambdas scored by BIC inside each cross-validation fold."""
+        if self.lam is not None:
+            return np.array([self.lam])
+        return CV_LAMBDAS.copy() if self.tuning == "fast" else self.lambdas
 
 
 @dataclass
 class SmartFit:
     """Everything a fit produced: coefficients, choices and diagnostics."""
 
-    coef: np.ndarray  # (p, q)
+    coef: np.ndarray  # (p, q), blended when a blend was chosen
     intercept: np.ndarray  # (q,)
+    smart_coef: np.ndarray  # (p, q), the SMART fit alone
     rank: int
     structural_rank: tuple[int, int]
     lam: float
@@ -83,6 +108,7 @@ class SmartFit:
     source_rank: int
     rank_selection: RankSelection | None
     cv_results: dict
+    blend: dict | None
     ill_posed: bool
     U: np.ndarray  # (p, r) target left singular vectors
     singular_values: np.ndarray  # (r,) the diagonal of D (may be signed)
@@ -93,8 +119,42 @@ class SmartFit:
         return self.path.best_result
 
 
+@dataclass
+class _Problem:
+    """What every step of the data-driven fit reads: data summaries and settings."""
+
+    stats: SufficientStats
+    folds: list[FoldData] | None
+    basis: SourceBasis
+    C0: np.ndarray | None
+    ridge: RidgePath
+    settings: SmartSettings
+
+    @property
+    def has_source(self) -> bool:
+        return self.C0 is not None
+
+    @property
+    def p(self) -> int:
+        return self.stats.n_features
+
+    @property
+    def q(self) -> int:
+        return self.stats.n_targets
+
+    def lambdas_for(self, pair, *, in_cv: bool):
+        """Lambdas to fit: none when the penalty is off, else the fold or final grid."""
+        if tuple(pair) == (self.p, self.q):
+            return [0.0]
+        if in_cv:
+            return self.settings.cv_lambdas
+        s = self.settings
+        return s.lambdas if s.lam is None else [s.lam]
+
+
 def _needs_cv(s: SmartSettings, has_source: bool) -> bool:
-    return s.alpha is None or (has_source and s.structural_rank is None)
+    return (s.alpha is None or s.blend or (s.rank is None and s.tuning == "fast")
+            or (has_source and s.structural_rank is None))
 
 
 def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) -> SmartFit:
@@ -108,15 +168,15 @@ def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) 
     q = Y.shape[1]
     center = bool(s.fit_intercept)
     basis = SourceBasis.from_coef(C0, p, q)
-    has_source = C0 is not None
 
     # One pass over the cells: per-fold sums when anything is cross-validated.
     sums_per_fold = None
-    if _needs_cv(s, has_source):
+    if _needs_cv(s, C0 is not None):
         if n < 2 * s.cv:
             raise ValueError(
                 f"{s.cv}-fold cross-validation needs at least {2 * s.cv} samples "
-                f"(2 per fold), got n_samples = {n}; lower cv or fix the tuning parameters"
+                f"(2 per fold), got n_samples = {n}; lower cv, or fix the tuning "
+                "parameters and pass blend=False"
             )
         labels = kfold_labels(n, s.cv, s.random_state)
         sums_per_fold = fold_sums(X, Y, labels, s.cv, center=center)
@@ -132,18 +192,19 @@ def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) 
     # jump between two speeds 100x apart). The one-pass statistics above keep
     # the threads; everything after runs on one (joblib workers likewise).
     with threadpool_limits(limits=1, user_api="blas"):
-        return _fit_from_stats(stats, sums_per_fold, basis, C0, s, n, p, q, center)
+        folds = (make_folds(sums_per_fold, basis, center=center, ridge_alphas=s.ridge_alphas)
+                 if sums_per_fold is not None else None)
+        ridge = ridge_gcv(stats, s.ridge_alphas)
+        return _fit_from_stats(_Problem(stats, folds, basis, C0, ridge, s))
 
 
-def _fit_from_stats(stats, sums_per_fold, basis, C0, s, n, p, q, center) -> SmartFit:
-    has_source = C0 is not None
-    ridge = ridge_gcv(stats, s.ridge_alphas)
-    ill_posed = is_design_ill_posed(stats)
-    ridge_ref = float(np.median(ridge.alpha)) / n  # in SMART's per-cell units
+def _warn_if_ill_posed(pb: _Problem) -> bool:
+    ill_posed = is_design_ill_posed(pb.stats)
     if ill_posed:
+        s = pb.settings
         msg = (
-            f"the target design is (near) singular: {n} cells for rank "
-            f"{design_rank(stats.xx)} of {p} features. The paper's estimator has no "
+            f"the target design is (near) singular: {pb.stats.n} cells for rank "
+            f"{design_rank(pb.stats.xx)} of {pb.p} features. The paper's estimator has no "
             "shrinkage and overfits here; "
         )
         msg += (
@@ -152,128 +213,165 @@ def _fit_from_stats(stats, sums_per_fold, basis, C0, s, n, p, q, center) -> Smar
             if s.alpha is None
             else f"alpha={s.alpha} is used as given."
         )
-        warnings.warn(msg, SmallTargetWarning, stacklevel=4)
+        warnings.warn(msg, SmallTargetWarning, stacklevel=s.warn_stacklevel)
         logger.warning(msg)
+    return ill_posed
 
-    # Intrinsic rank.
-    max_rank = min(p, q, basis.rank if has_source else min(p, q), max(design_rank(stats.xx), 1))
-    rank_sel = None
-    if s.rank is None:
-        rank_sel = select_rank_rsc(stats, max_rank=max_rank, ridge=ridge)
-        rank = rank_sel.rank
-        logger.info("rank %d selected by RSC (threshold %.3g)", rank, rank_sel.threshold)
-    else:
+
+def _rank_candidates(pb: _Problem) -> tuple[list[int], RankSelection | None]:
+    """Ranks to cross-validate: the given one, or RSC's (and, fast, RSC's + 2)."""
+    s, stats = pb.settings, pb.stats
+    cap = min(pb.p, pb.q, max(design_rank(stats.xx), 1))
+    if pb.has_source:
+        cap = min(cap, pb.basis.rank)
+    if s.rank is not None:
         rank = int(s.rank)
-        limits = {"min(n_features, n_targets)": min(p, q),
+        limits = {"min(n_features, n_targets)": min(pb.p, pb.q),
                   "the rank of the design": design_rank(stats.xx)}
-        if has_source:
-            limits["the rank of source_coef"] = basis.rank
+        if pb.has_source:
+            limits["the rank of source_coef"] = pb.basis.rank
         for what, limit in limits.items():
             if rank > limit:
                 raise ValueError(f"rank={rank} exceeds {what} ({limit})")
+        return [rank], None
+    sel = select_rank_rsc(stats, max_rank=cap, ridge=pb.ridge)
+    logger.info("rank %d selected by RSC (threshold %.3g)", sel.rank, sel.threshold)
+    ranks = [sel.rank]
+    if s.tuning == "fast" and pb.folds is not None:
+        ranks += [min(sel.rank + k, cap) for k in RANK_STEPS_ABOVE_RSC]
+    return sorted(set(ranks)), sel
 
-    # Structural ranks and alpha by one cross-validation: each candidate pair is
-    # fitted per fold at a pilot alpha (0 unless the design is ill-posed), and every
-    # alpha of the grid is priced by re-solving those fits' D-step.
-    alpha_pilot = s.alpha if s.alpha is not None else 0.0
-    if s.alpha is None:
-        alpha_grid = sorted({0.0, *(ridge_ref * m for m in ALPHA_MULTIPLES)})
-    else:
-        alpha_grid = [float(s.alpha)]
-    # Per-fold training statistics in the source bases, built once for every
-    # cross-validation below.
-    folds = (make_folds(sums_per_fold, basis, center=center, ridge_alphas=s.ridge_alphas)
-             if sums_per_fold is not None else None)
-    pilot_cv = None
-    if s.alpha is None and ill_posed and folds is not None:
-        # On an ill-posed design the shrinkage matters most and the paper's
-        # alpha = 0 may blow up, so the pilot is itself cross-validated, with real
-        # fits at the final tolerance, on the rank-r model without the transfer
-        # penalty (one lambda, cheap): how much shrinkage the design needs.
-        pilot_errs = [
-            cv_error(folds, basis, rank=rank, pair=(p, q), alpha=a, alphas=[a],
-                     lambdas=[0.0], tol=s.tol, max_iter=s.max_iter,
-                     inner_max_iter=INNER_MAX_ITER)[0]
-            for a in alpha_grid
-        ]
-        alpha_pilot = float(alpha_grid[int(np.argmin(pilot_errs))])
-        pilot_cv = {"alphas": np.asarray(alpha_grid), "mse": np.asarray(pilot_errs)}
-    if not has_source:
-        pairs = [(p, q)]
-    elif s.structural_rank is not None:
-        pairs = [tuple(s.structural_rank)]
-    else:
-        pairs = structural_pairs(structural_rank_grid(rank, basis.rank, p, q), p, q)
 
-    cv_results: dict = {}
-    if folds is not None and (len(pairs) > 1 or len(alpha_grid) > 1):
+def _alpha_grid(pb: _Problem) -> list[float]:
+    if pb.settings.alpha is not None:
+        return [float(pb.settings.alpha)]
+    ridge_ref = float(np.median(pb.ridge.alpha)) / pb.stats.n  # SMART's per-cell units
+    return sorted({0.0, *(ridge_ref * m for m in ALPHA_MULTIPLES)})
 
-        def _cv_lambdas(pair):
-            if pair == (p, q):
-                return [0.0]
-            return s.lambdas if s.lam is None else [s.lam]
 
-        jobs = (
-            delayed(cv_error)(
-                folds, basis, rank=rank, pair=pair, alpha=alpha_pilot, alphas=alpha_grid,
-                lambdas=_cv_lambdas(pair),
-                tol=s.cv_tol, max_iter=s.cv_max_iter, inner_max_iter=CV_INNER_MAX_ITER,
-            )
-            for pair in pairs
+def _pilot_alpha(pb: _Problem, rank: int, alpha_grid: list[float], ill_posed: bool):
+    """The alpha the candidates are fitted at; cross-validated on an ill-posed design.
+
+    There the shrinkage matters most and the paper's alpha = 0 may blow up, so
+    the pilot comes from real fits at the final tolerance of the rank-``r``
+    model without the transfer penalty (one lambda, cheap): how much shrinkage
+    the design needs.
+    """
+    s = pb.settings
+    if s.alpha is not None or not ill_posed or pb.folds is None:
+        return (s.alpha if s.alpha is not None else 0.0), None
+    errs = [
+        cv_error(pb.folds, pb.basis, rank=rank, pair=(pb.p, pb.q), alpha=a, alphas=[a],
+                 lambdas=[0.0], tol=s.tol, max_iter=s.max_iter,
+                 inner_max_iter=INNER_MAX_ITER)[0]
+        for a in alpha_grid
+    ]
+    return float(alpha_grid[int(np.argmin(errs))]), {"alphas": np.asarray(alpha_grid),
+                                                     "mse": np.asarray(errs)}
+
+
+def _structural_pairs(pb: _Problem, rank: int) -> list[tuple[int, int]]:
+    s = pb.settings
+    if not pb.has_source:
+        return [(pb.p, pb.q)]
+    if s.structural_rank is not None:
+        return [tuple(s.structural_rank)]
+    grid = (coarse_structural_grid if s.tuning == "fast" else structural_rank_grid)
+    return structural_pairs(grid(rank, pb.basis.rank, pb.p, pb.q), pb.p, pb.q)
+
+
+def _cv_candidates(pb: _Problem, candidates, alpha_grid, alpha_pilot) -> np.ndarray:
+    """Validation MSE of every (rank, pair) candidate (rows) at every alpha (columns)."""
+    s = pb.settings
+    jobs = (
+        delayed(cv_error)(
+            pb.folds, pb.basis, rank=rank, pair=pair, alpha=alpha_pilot, alphas=alpha_grid,
+            lambdas=pb.lambdas_for(pair, in_cv=True),
+            tol=s.cv_tol, max_iter=s.cv_max_iter, inner_max_iter=CV_INNER_MAX_ITER,
         )
-        out = Parallel(n_jobs=s.n_jobs, return_as="generator")(jobs)
-        mse = np.vstack(list(tqdm(out, total=len(pairs), desc="SMART cross-validation",
-                                  disable=not s.verbose, leave=False)))
-        i, j = np.unravel_index(int(np.argmin(mse)), mse.shape)
-        pair, alpha = pairs[i], float(alpha_grid[j])
-        cv_results = {"structural_ranks": pairs, "alphas": np.asarray(alpha_grid),
-                      "mse": mse, "pilot_alpha": alpha_pilot}
-        if pilot_cv is not None:
-            cv_results["pilot_alpha_cv"] = pilot_cv
-        if alpha != alpha_pilot:
-            # Pricing alpha by the D-step alone holds the singular vectors of the
-            # pilot fit; refitted at another alpha they can move (at alpha = 0 on a
-            # singular design, into directions the cells barely see). So the
-            # D-priced favourites are confirmed by real fits, best first, and the
-            # first that does at least as well as the pilot is kept. On an
-            # ill-posed design a weakly shrunk fit degrades only as the iteration
-            # proceeds, so there the confirmation uses the final tolerance.
-            tight = dict(tol=s.tol, max_iter=s.max_iter, inner_max_iter=INNER_MAX_ITER)
-            loose = dict(tol=s.cv_tol, max_iter=s.cv_max_iter,
-                         inner_max_iter=CV_INNER_MAX_ITER)
-            how = tight if ill_posed else loose
+        for rank, pair in candidates
+    )
+    out = Parallel(n_jobs=s.n_jobs, return_as="generator")(jobs)
+    return np.vstack(list(tqdm(out, total=len(candidates), desc="SMART cross-validation",
+                               disable=not s.verbose, leave=False)))
 
-            def real_cv(a):
-                return cv_error(folds, basis, rank=rank, pair=pair, alpha=a, alphas=[a],
-                                lambdas=_cv_lambdas(pair), **how)[0]
 
-            pilot_err = (real_cv(alpha_pilot) if ill_posed
-                         else float(mse[i, alpha_grid.index(alpha_pilot)]))
-            order = [alpha_grid[k] for k in np.argsort(mse[i], kind="stable")
-                     if alpha_grid[k] != alpha_pilot and mse[i, k] < pilot_err]
-            checks = []
-            alpha = alpha_pilot
-            for a in order[:ALPHA_CONFIRMATIONS]:
-                err = real_cv(a)
-                checks.append({"alpha": float(a), "mse_refit": float(err)})
-                if err <= pilot_err:
-                    alpha = float(a)
-                    break
-            cv_results["alpha_check"] = {"pilot_alpha": alpha_pilot,
-                                         "pilot_mse": float(pilot_err), "tried": checks}
-        logger.info("%d-fold CV chose structural ranks %s and alpha %.3g", s.cv, pair, alpha)
+def _confirm_alpha(pb: _Problem, rank, pair, alpha_grid, mse_row, alpha_pilot,
+                   ill_posed: bool) -> tuple[float, dict]:
+    """Confirm D-priced alphas by real fits, best first; keep the first at least as good.
+
+    Pricing alpha by the D-step alone holds the singular vectors of the pilot
+    fit; refitted at another alpha they can move (at alpha = 0 on a singular
+    design, into directions the cells barely see). On an ill-posed design a
+    weakly shrunk fit degrades only as the iteration proceeds, so there the
+    confirmation uses the final tolerance.
+    """
+    s = pb.settings
+    if ill_posed:
+        how = dict(tol=s.tol, max_iter=s.max_iter, inner_max_iter=INNER_MAX_ITER)
     else:
-        pair, alpha = pairs[0], float(alpha_grid[0])
+        how = dict(tol=s.cv_tol, max_iter=s.cv_max_iter, inner_max_iter=CV_INNER_MAX_ITER)
 
-    # Final fit on all cells: the lambda path at the final tolerance, lambda by
-    # BIC among the fits that converged (SMART_METHOD.md 4.3 and 4.5).
+    def real_cv(a):
+        return cv_error(pb.folds, pb.basis, rank=rank, pair=pair, alpha=a, alphas=[a],
+                        lambdas=pb.lambdas_for(pair, in_cv=True), **how)[0]
+
+    pilot_err = real_cv(alpha_pilot) if ill_posed else float(
+        mse_row[alpha_grid.index(alpha_pilot)])
+    order = [alpha_grid[k] for k in np.argsort(mse_row, kind="stable")
+             if alpha_grid[k] != alpha_pilot and mse_row[k] < pilot_err]
+    checks = []
+    alpha = alpha_pilot
+    for a in order[:ALPHA_CONFIRMATIONS]:
+        err = real_cv(a)
+        checks.append({"alpha": float(a), "mse_refit": float(err)})
+        if err <= pilot_err:
+            alpha = float(a)
+            break
+    return alpha, {"pilot_alpha": alpha_pilot, "pilot_mse": float(pilot_err),
+                   "tried": checks}
+
+
+def _cross_validate(pb: _Problem, ranks, alpha_grid, ill_posed: bool):
+    """Rank, structural ranks and alpha by one K-fold cross-validation.
+
+    Each candidate is fitted per fold at a pilot alpha (0 unless the design is
+    ill-posed), and every alpha of the grid is priced by re-solving those fits'
+    D-step; the favourite alphas are then confirmed by real refits.
+    """
+    alpha_pilot, pilot_cv = _pilot_alpha(pb, ranks[0], alpha_grid, ill_posed)
+    if pilot_cv is not None:
+        # Real fits already rejected the weaker shrinkages on this design; pricing
+        # them again by the D-step only invites refits that blow up (and crawl).
+        alpha_grid = [a for a in alpha_grid if a >= alpha_pilot]
+    candidates = [(r, pair) for r in ranks for pair in _structural_pairs(pb, r)]
+    if pb.folds is None or (len(candidates) == 1 and len(alpha_grid) == 1):
+        rank, pair = candidates[0]
+        return rank, pair, float(alpha_grid[0]), {}
+    mse = _cv_candidates(pb, candidates, alpha_grid, alpha_pilot)
+    i, j = np.unravel_index(int(np.argmin(mse)), mse.shape)
+    (rank, pair), alpha = candidates[i], float(alpha_grid[j])
+    results = {"ranks": [c[0] for c in candidates],
+               "structural_ranks": [c[1] for c in candidates],
+               "alphas": np.asarray(alpha_grid), "mse": mse, "pilot_alpha": alpha_pilot}
+    if pilot_cv is not None:
+        results["pilot_alpha_cv"] = pilot_cv
+    if alpha != alpha_pilot:
+        alpha, results["alpha_check"] = _confirm_alpha(pb, rank, pair, alpha_grid, mse[i],
+                                                       alpha_pilot, ill_posed)
+    logger.info("%d-fold CV chose rank %d, structural ranks %s and alpha %.3g",
+                pb.settings.cv, rank, pair, alpha)
+    return rank, pair, alpha, results
+
+
+def _final_path(pb: _Problem, rank: int, pair, alpha: float) -> PathFit:
+    """The lambda path on all cells at the final tolerance, lambda by BIC among converged fits."""
+    s = pb.settings
     r_u, r_v = pair
-    problem = RotatedProblem.from_stats(stats, basis, r_u, r_v, alpha=alpha)
-    state0 = initial_state(ridge.coef, basis, rank, r_u, r_v)
-    no_penalty = (r_u, r_v) == (p, q)
-    lams = [0.0] if no_penalty else (s.lambdas if s.lam is None else [s.lam])
-    path = fit_lambda_path(problem, state0, lams, n, tol=s.tol, max_iter=s.max_iter,
-                           inner_max_iter=INNER_MAX_ITER)
+    problem = RotatedProblem.from_stats(pb.stats, pb.basis, r_u, r_v, alpha=alpha)
+    state0 = initial_state(pb.ridge.coef, pb.basis, rank, r_u, r_v)
+    path = fit_lambda_path(problem, state0, pb.lambdas_for(pair, in_cv=False), pb.stats.n,
+                           tol=s.tol, max_iter=s.max_iter, inner_max_iter=INNER_MAX_ITER)
     res = path.best_result
     if not res.converged:
         logger.warning(
@@ -281,22 +379,61 @@ def _fit_from_stats(stats, sums_per_fold, basis, C0, s, n, p, q, center) -> Smar
             "tol %.1e); increase max_iter or loosen tol",
             res.n_iter, res.primal_residual[-1], res.dual_residual[-1], s.tol,
         )
-    coef = res.state.coef(basis)
-    U = basis.U0 @ res.state.W
-    V = basis.V0 @ res.state.Z
+    return path
+
+
+def _blend(pb: _Problem, rank: int, pair, alpha: float) -> BlendResult:
+    """Cross-validated weights of SMART, the source and the target ridge fit (:mod:`.blend`)."""
+    s = pb.settings
+    names = ["smart", "source", "ridge"] if pb.has_source else ["smart", "ridge"]
+    gram = np.zeros((len(names), len(names)))
+    for fold in pb.folds:
+        _, state = fit_fold(fold, pb.basis, rank=rank, pair=pair, alpha=alpha,
+                            lambdas=pb.lambdas_for(pair, in_cv=True), tol=s.cv_tol,
+                            max_iter=s.cv_max_iter, inner_max_iter=CV_INNER_MAX_ITER)
+        coefs = [state.coef(pb.basis)]
+        if pb.has_source:
+            coefs.append(pb.C0)
+        coefs.append(fold.init_coef)
+        gram += residual_gram(fold.held_out, fold.train_stats, coefs)
+    result = choose_blend(names, gram, pb.stats.n * pb.q)
+    logger.info("blend weights %s (cross-validated MSE %.4g; SMART alone %.4g)",
+                dict(zip(names, np.round(result.weights, 2), strict=True)), result.mse,
+                result.component_mse[0])
+    return result
+
+
+def _fit_from_stats(pb: _Problem) -> SmartFit:
+    s = pb.settings
+    ill_posed = _warn_if_ill_posed(pb)
+    ranks, rank_sel = _rank_candidates(pb)
+    alpha_grid = _alpha_grid(pb)
+    rank, pair, alpha, cv_results = _cross_validate(pb, ranks, alpha_grid, ill_posed)
+    path = _final_path(pb, rank, pair, alpha)
+    res = path.best_result
+    smart_coef = res.state.coef(pb.basis)
+    coef, blend = smart_coef, None
+    if s.blend and pb.folds is not None:
+        chosen = _blend(pb, rank, pair, alpha)
+        parts = [smart_coef, *([pb.C0] if pb.has_source else []), pb.ridge.coef]
+        coef = sum(w * C for w, C in zip(chosen.weights, parts, strict=True))
+        blend = chosen.as_dict()
+    no_penalty = tuple(pair) == (pb.p, pb.q)
     return SmartFit(
         coef=coef,
-        intercept=stats.intercept(coef),
+        intercept=pb.stats.intercept(coef),
+        smart_coef=smart_coef,
         rank=rank,
-        structural_rank=(int(r_u), int(r_v)),
+        structural_rank=(int(pair[0]), int(pair[1])),
         lam=0.0 if no_penalty else path.best_lambda,
         alpha=alpha,
         path=path,
-        source_rank=basis.rank if has_source else 0,
+        source_rank=pb.basis.rank if pb.has_source else 0,
         rank_selection=rank_sel,
         cv_results=cv_results,
+        blend=blend,
         ill_posed=ill_posed,
-        U=U,
+        U=pb.basis.U0 @ res.state.W,
         singular_values=res.state.d.copy(),
-        V=V,
+        V=pb.basis.V0 @ res.state.Z,
     )

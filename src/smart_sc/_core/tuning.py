@@ -17,15 +17,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .admm import AdmmResult, AdmmState, RotatedProblem, SourceBasis, initial_state, solve_admm
+from .admm import (
+    AdmmResult,
+    AdmmState,
+    RotatedProblem,
+    SourceBasis,
+    constrained_state,
+    initial_state,
+    lambda_max,
+    solve_admm,
+)
 from .ridge import ridge_gcv
 from .stats import RawSums, validation_sse
 
 __all__ = [
+    "CV_LAMBDAS",
     "DEFAULT_LAMBDAS",
     "FoldData",
     "PathFit",
+    "coarse_structural_grid",
     "cv_error",
+    "fit_fold",
     "fit_lambda_path",
     "structural_pairs",
     "structural_rank_grid",
@@ -33,6 +45,8 @@ __all__ = [
 
 #: The paper's lambda range, log10 lambda in [-3, 2], 10 values.
 DEFAULT_LAMBDAS = np.logspace(-3, 2, 10)
+#: The same range, 4 values: lambda inside cross-validation folds with the fast tuning.
+CV_LAMBDAS = np.logspace(-3, 2, 4)
 
 
 def rss_over_n(problem: RotatedProblem, state: AdmmState) -> float:
@@ -100,18 +114,24 @@ def fit_lambda_path(
     lams = np.sort(np.asarray(lambdas, dtype=np.float64))[::-1]
     results: list[AdmmResult] = []
     scores = np.empty(lams.size)
-    state = state0
-    for i, lam in enumerate(lams):
+    # Above lambda_max the fit confined to the source subspaces is exact; the
+    # ADMM started there stops after one iteration instead of crawling to it.
+    confined = constrained_state(problem, state0.W.shape[1]) if warm_start else None
+    exact_above = lambda_max(confined) if confined is not None else np.inf
+    state, fresh = state0, True
+    for lam in lams:
         pb = problem.with_params(lam_u=float(lam), lam_v=float(lam))
-        res = solve_admm(pb, _warm(state, lam, lam) if i else state, tol=tol,
-                         max_iter=max_iter, inner_max_iter=inner_max_iter, record=record)
+        start = (confined if lam >= exact_above else state0) if fresh else _warm(state, lam, lam)
+        res = solve_admm(pb, start, tol=tol, max_iter=max_iter,
+                         inner_max_iter=inner_max_iter, record=record)
         results.append(res)
-        scores[i] = bic(pb, res, n)
+        scores[len(results) - 1] = bic(pb, res, n)
         # Warm-start only from a fit that converged: a stalled iterate (structural
         # rank < r at large lambda) sends the next fit to a poor stationary point
         # (Model I, n = 1000: error 0.045 instead of 0.005). Otherwise start again
         # from the initial estimate, as the paper does for every lambda.
-        state = res.state if (warm_start and res.converged) else state0
+        fresh = not (warm_start and res.converged)
+        state = res.state
     # Only fits that met the tolerance are scored: an unconverged iterate's
     # Omega can still be all zero while U leaves the source subspace, which the
     # BIC would reward as a sparse model (seen at structural rank < r, large
@@ -143,6 +163,19 @@ def structural_rank_grid(r: int, source_rank: int, p: int, q: int,
     return sorted({round(v) for v in vals if 0 <= round(v) <= m})
 
 
+def coarse_structural_grid(r: int, source_rank: int, p: int, q: int) -> list[int]:
+    """A short grid of tied structural ranks: ``{r, 2r, 4r, 8r, k0, max(p, q)}``.
+
+    On real data the validation error is flat across structural ranks near
+    ``r`` (measured in ``docs/defaults.md``); six values, doubling from ``r``,
+    plus the source rank ``k0`` and "no penalty", cover it at a third of the
+    paper's grid's cost.
+    """
+    k0 = max(int(source_rank), r)
+    m = max(p, q)
+    return sorted({v for v in (r, 2 * r, 4 * r, 8 * r, k0, m) if 0 <= v <= m})
+
+
 def structural_pairs(grid: Sequence[int], p: int, q: int) -> list[tuple[int, int]]:
     """Tied ranks clipped to ``(p, q)``, duplicates dropped, order kept."""
     seen: list[tuple[int, int]] = []
@@ -172,6 +205,18 @@ def refit_d(problem: RotatedProblem, state: AdmmState, alpha: float) -> np.ndarr
     return np.where(safe, num / np.where(safe, den, 1.0), 0.0)
 
 
+def fit_fold(fold: FoldData, basis: SourceBasis, *, rank: int, pair: tuple[int, int],
+             alpha: float, lambdas: Sequence[float], tol: float, max_iter: int,
+             inner_max_iter: int) -> tuple[RotatedProblem, AdmmState]:
+    """Fit one candidate on a fold's training cells, lambda by BIC; its problem and state."""
+    r_u, r_v = pair
+    pb = fold.base.with_params(r_u=r_u, r_v=r_v, alpha=alpha)
+    state0 = initial_state(fold.init_coef, basis, rank, r_u, r_v)
+    path = fit_lambda_path(pb, state0, lambdas, fold.n_train, tol=tol, max_iter=max_iter,
+                           inner_max_iter=inner_max_iter, record=False)
+    return pb, path.best_result.state
+
+
 def cv_error(
     folds: Sequence[FoldData],
     basis: SourceBasis,
@@ -195,14 +240,9 @@ def cv_error(
     """
     sse = np.zeros(len(alphas))
     count = 0
-    r_u, r_v = pair
     for fold in folds:
-        pb = fold.base.with_params(r_u=r_u, r_v=r_v, alpha=alpha)
-        state0 = initial_state(fold.init_coef, basis, rank, r_u, r_v)
-        path = fit_lambda_path(pb, state0, lambdas, fold.n_train, tol=tol,
-                               max_iter=max_iter, inner_max_iter=inner_max_iter,
-                               record=False)
-        best = path.best_result.state
+        pb, best = fit_fold(fold, basis, rank=rank, pair=pair, alpha=alpha, lambdas=lambdas,
+                            tol=tol, max_iter=max_iter, inner_max_iter=inner_max_iter)
         for j, a in enumerate(alphas):
             trial = best.copy()
             trial.d = refit_d(pb, best, a) if a != alpha else best.d

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from .. import __version__
 from ..baselines import ReducedRankRegression, TargetLasso, TargetOLS, TargetRidge
 from ..estimator import SMARTRegressor
+from ..pp._utils import jsonable
 from ..source import SourceModel, as_source_model
 from ._evaluate import per_protein_metrics
 from ._modalities import (
@@ -21,6 +22,7 @@ from ._modalities import (
     resolve_modalities,
     select_cells,
 )
+from ._tuning_record import tuning_record
 
 __all__ = ["fit_source", "predict", "to_model", "transfer"]
 
@@ -214,8 +216,7 @@ def transfer(
             "layer_in": layer_in,
             "layer_out": layer_out,
             "n_train_cells": len(cells),
-            "estimator_params": {k: v for k, v in estimator_params.items()
-                                 if isinstance(v, str | int | float | bool | type(None))},
+            "estimator_params": jsonable(estimator_params),
             "smart_sc_version": __version__,
         },
         "genes": list(used_genes),
@@ -231,6 +232,7 @@ def transfer(
                     for name, values in per_protein_metrics(Y, train_pred).items()},
         "alignment": alignment.summary(),
         "provenance": dict(model.provenance),
+        **tuning_record(estimator),
     }
     rna.uns[key_added] = uns
     if pair.prot is not None:
