@@ -7,7 +7,6 @@ import gzip
 import hashlib
 import importlib.util
 import logging
-import os
 import stat
 import sys
 import tarfile
@@ -315,17 +314,6 @@ def test_script_refuses_an_impossible_size_budget(archive, tmp_path):
     with pytest.raises(ValueError, match="cannot fit"):
         make.main([str(tar_path), "--out", str(out), "--no-verify", "--max-mb", "0.001"])
     assert list(tmp_path.glob("*.h5mu*")) == []
-
-
-@pytest.mark.skipif("SMART_SC_BMMC_ARCHIVE" not in os.environ,
-                    reason="set SMART_SC_BMMC_ARCHIVE to the networkvi-0.1.0.tar.gz to run")
-def test_shipped_file_rebuilds_from_the_archive(tmp_path):  # pragma: no cover - opt-in
-    out = tmp_path / "bmmc_cite.h5mu"
-    make.main([os.environ["SMART_SC_BMMC_ARCHIVE"], "--out", str(out)])
-    rebuilt, shipped = _read(out), bmmc_cite()
-    for name in ("rna", "prot"):
-        assert np.array_equal(_dense(rebuilt[name].layers["counts"]),
-                              _dense(shipped[name].layers["counts"]))
 
 
 # ----------------------------------------------------------------------------- neurips2021_cite

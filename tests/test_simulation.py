@@ -1,4 +1,4 @@
-"""The paper's simulation design (SMART_METHOD.md section 6)."""
+"""The paper's simulation design (the paper's Section 5)."""
 
 import numpy as np
 import pytest

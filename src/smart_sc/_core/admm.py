@@ -13,7 +13,7 @@ estimator; ``alpha > 0`` is our shrinkage for small targets.
 We work in the source's singular bases: with ``C0 = U0 S0 V0^T`` (full SVD),
 ``W = U0^T U`` and ``Z = V0^T V`` are again orthonormal, ``U_perp^T U`` is just
 the rows ``r_u:`` of ``W``, and the statistics become ``A = U0^T S_xx U0`` and
-``M = U0^T S_xy V0``. The iteration is the paper's (SMART_METHOD.md section 3)
+``M = U0^T S_xy V0``. The iteration is the paper's (see docs/method.md)
 step for step; the rotation only removes the products with ``U_perp``.
 """
 
@@ -64,7 +64,7 @@ class SourceBasis:
         if C0 is None:
             return cls(np.eye(p), np.eye(q), np.zeros(0), min(p, q))
         # Columns beyond rank(C0) are any orthonormal completion; LAPACK's is as
-        # faithful as any other (SMART_METHOD.md section 2).
+        # faithful as any other (the paper allows any completion).
         U0, s, V0t = np.linalg.svd(C0, full_matrices=True)
         rank = int(np.linalg.matrix_rank(C0))
         return cls(U0, V0t.T, s, rank)
@@ -328,7 +328,7 @@ def solve_admm(
         gv = gv + rho * (Pv - ov)
 
         # Residuals: primal feasibility, and the Riemannian gradients of the next
-        # U- and V-subproblems at the current point (SMART_METHOD.md 3.6).
+        # U- and V-subproblems at the current point (docs/method.md).
         primal = 0.5 * (_safe_norm_ratio(Pu - ou, n_u) + _safe_norm_ratio(Pv - ov, n_v))
         Gu = AW * (d * d) - M @ (Z * d)
         Gu[r_u:] += rho * Pu + gu - rho * ou

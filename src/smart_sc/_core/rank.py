@@ -8,7 +8,7 @@ When the design leaves (almost) no residual degrees of freedom the projection
 fits the noise and ``sigma2`` is meaningless. There we take the fitted values and
 the noise level from a GCV-tuned ridge fit (a shrunk fit), with its effective
 degrees of freedom in place of ``rank X`` (our small-target extension, see
-SMART_METHOD.md section 8).
+docs/method.md).
 """
 
 from __future__ import annotations

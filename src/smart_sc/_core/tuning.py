@@ -1,4 +1,4 @@
-"""Data-driven tuning of SMART (SMART_METHOD.md section 4).
+"""Data-driven tuning of SMART (the paper's Section 4; docs/method.md).
 
 * lambda by BIC along a deterministic, warm-started path (large to small);
 * structural ranks by K-fold cross-validation over the paper's grid;
@@ -144,7 +144,7 @@ def fit_lambda_path(
 
 def structural_rank_grid(r: int, source_rank: int, p: int, q: int,
                          n_between: int = 5) -> list[int]:
-    """The paper's grid of tied structural ranks (SMART_METHOD.md 4.2).
+    """The paper's grid of tied structural ranks (docs/method.md).
 
     ``{0, ..., r}``, then ``n_between`` evenly spaced values from ``r`` to the
     source rank ``k0`` (or ``r, 2r, ..., 5r`` and ``n_between`` values from

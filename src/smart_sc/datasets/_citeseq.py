@@ -1,8 +1,8 @@
 """A small, seeded toy CITE-seq data set with a known RNA-to-protein map.
 
-The data mimic the SMART paper's single-cell case study (SMART_METHOD.md
-section 7: NK cells as the source, ILC1 as the target) at toy size, with the
-paper's simulation design (section 6) as the truth: on standardised latent
+The data mimic the SMART paper's single-cell case study (its Section 6: NK
+cells as the source, ILC1 as the target) at toy size, with the paper's
+simulation design (its Section 5) as the truth: on standardised latent
 expression of some informative genes, each cell type's protein log-abundances
 follow a linear model, and the two coefficient matrices share singular
 subspaces in SMART's sense while differing in rank, singular values and the
@@ -97,7 +97,7 @@ def toy_citeseq(
     standardised latent log-expression ``X`` of ``n_informative_genes`` genes,
     the protein log-abundances of each type follow a linear model
     ``A = X C^T + b + noise * E`` whose coefficients share singular subspaces
-    as SMART assumes (the paper's simulation design, SMART_METHOD.md section 6):
+    as SMART assumes (the paper's simulation design, its Section 5):
 
     * source: ``C_src = V0 D0 U0^T`` (scikit-learn orientation, proteins x
       genes) with ``s = structural_rank`` orthonormal directions on each side,
