@@ -182,6 +182,8 @@ def to_markdown(df: pd.DataFrame, skipped: dict, args, info: dict, code: str,
              f"{args.smart_tuning or 'default'}, alpha "
              f"{'CV' if args.smart_alpha is None else args.smart_alpha}, blend "
              f"{'off' if args.no_blend else 'on'}.", "",
+             f"Source methods: {', '.join(args.source_methods)}. Methods: "
+             f"{', '.join(args.methods)}.", "",
              f"Code: `{code}`. Machine: {info['nproc']} cores ({info['usable_cores']} usable), "
              f"Python {info['python']}, {info['platform']}; n_jobs {args.n_jobs}; "
              f"{seconds:.0f} s in total.", "",
@@ -212,6 +214,9 @@ def write_atomic(text: str, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the result is not
     os.replace(tmp, path)
 
 
