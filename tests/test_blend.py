@@ -122,3 +122,16 @@ def test_fast_tuning_cross_validates_rsc_rank_and_two_above(sim):
     assert len(paper.cv_results_["structural_ranks"]) > len(fit.cv_results_["structural_ranks"]) / 2
     with pytest.raises(ValueError, match="tuning must be one of"):
         SMARTRegressor(sim.source_coef, tuning="quick").fit(sim.X, sim.Y)
+
+
+def test_svd_falls_back_when_divide_and_conquer_fails(monkeypatch):
+    from smart_sc._core import admm
+
+    M = np.random.default_rng(0).normal(size=(12, 5))
+
+    def failing(*args, **kwargs):
+        raise np.linalg.LinAlgError("SVD did not converge")
+
+    monkeypatch.setattr(admm.np.linalg, "svd", failing)
+    U, s, Vt = admm.robust_svd(M)
+    assert np.allclose((U * s) @ Vt, M) and np.allclose(U.T @ U, np.eye(5))

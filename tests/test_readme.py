@@ -26,7 +26,7 @@ def test_readme_setup_is_two_commands():
 def test_readme_quick_start_runs(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the quick start writes a model file
     blocks = _python_blocks(README.read_text())
-    assert len(blocks) == 2, "README quick start: numpy and MuData examples"
+    assert len(blocks) == 2, "README quick start: numpy and real-data examples"
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
@@ -34,5 +34,6 @@ def test_readme_quick_start_runs(capsys, tmp_path, monkeypatch):
     errors = dict(re.findall(r"^(SMART|ridge)\s+error (\S+)", out, flags=re.MULTILINE))
     assert float(errors["SMART"]) < float(errors["ridge"]) / 4
     assert "data-driven SMART" in out
-    assert (tmp_path / "nk_source.npz").exists()
+    assert (tmp_path / "mono_source.npz").exists()
     assert "'rank'" in out
+    assert "(5000, 134)" in out and "cross-validated MSE" in out

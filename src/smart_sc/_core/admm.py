@@ -23,6 +23,7 @@ import logging
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import scipy.linalg
 
 from .stats import SufficientStats
 from .stiefel import minimize_quadratic, polar, riemannian_gradient
@@ -49,6 +50,19 @@ logger = logging.getLogger("smart_sc")
 RHO_MIN, RHO_MAX = 1.0, 1e6
 
 
+def robust_svd(M: np.ndarray, *, full_matrices: bool = False):
+    """SVD by LAPACK's divide and conquer, falling back to the QR iteration.
+
+    ``gesdd`` occasionally reports non-convergence on finite, well-scaled
+    matrices (seen on a real 289 x 134 ridge fit); ``gesvd`` is slower but
+    does not.
+    """
+    try:
+        return np.linalg.svd(M, full_matrices=full_matrices)
+    except np.linalg.LinAlgError:
+        return scipy.linalg.svd(M, full_matrices=full_matrices, lapack_driver="gesvd")
+
+
 @dataclass(frozen=True)
 class SourceBasis:
     """Full singular bases of the source coefficients (identity when there is no source)."""
@@ -65,7 +79,7 @@ class SourceBasis:
             return cls(np.eye(p), np.eye(q), np.zeros(0), min(p, q))
         # Columns beyond rank(C0) are any orthonormal completion; LAPACK's is as
         # faithful as any other (the paper allows any completion).
-        U0, s, V0t = np.linalg.svd(C0, full_matrices=True)
+        U0, s, V0t = robust_svd(C0, full_matrices=True)
         rank = int(np.linalg.matrix_rank(C0))
         return cls(U0, V0t.T, s, rank)
 
@@ -152,7 +166,7 @@ class AdmmResult:
 def initial_state(init_coef: np.ndarray, basis: SourceBasis, r: int, r_u: int,
                   r_v: int) -> AdmmState:
     """Rank-``r`` truncated SVD of an initial estimate (p x q), in source coordinates."""
-    U, s, Vt = np.linalg.svd(init_coef, full_matrices=False)
+    U, s, Vt = robust_svd(init_coef)
     W = basis.U0.T @ U[:, :r]
     Z = basis.V0.T @ Vt[:r].T
     p, q = W.shape[0], Z.shape[0]
@@ -185,9 +199,9 @@ def constrained_state(problem: RotatedProblem, r: int) -> AdmmState | None:
     keep = evals > max(evals.max(initial=0.0), 0.0) * r_u * np.finfo(np.float64).eps
     inv_sqrt = (evecs[:, keep] / np.sqrt(evals[keep])) @ evecs[:, keep].T
     G = inv_sqrt @ problem.M[:r_u, :r_v]
-    Ug, sg, Vgt = np.linalg.svd(G, full_matrices=False)
+    Ug, sg, Vgt = robust_svd(G)
     C_s = (inv_sqrt @ (Ug[:, :r] * sg[:r])) @ Vgt[:r]
-    P, d, Qt = np.linalg.svd(C_s, full_matrices=False)
+    P, d, Qt = robust_svd(C_s)
     W = np.zeros((problem.p, r))
     W[:r_u] = P[:, :r]
     Z = np.zeros((problem.q, r))
