@@ -23,6 +23,16 @@ def _git(*args: str) -> str | None:
     return out.stdout.decode("utf-8", "replace")
 
 
+def _relative(path: Path) -> str:
+    # Results are committed: name the package relative to the repository root
+    # (or as "installed" when it was not imported from this checkout).
+    root = Path(__file__).resolve().parents[1]
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return "installed elsewhere"
+
+
 def code_version() -> dict:
     """Commit, git tree of ``src/`` at it, and a hash of uncommitted ``src/`` changes.
 
@@ -34,7 +44,7 @@ def code_version() -> dict:
     diff = _git("diff", "HEAD", "--", "src")
     return {
         "smart_sc": getattr(smart_sc, "__version__", "unknown"),
-        "smart_sc_path": str(Path(smart_sc.__file__).resolve().parent),
+        "smart_sc_path": _relative(Path(smart_sc.__file__).resolve().parent),
         "commit": commit.strip() if commit else None,
         "src_tree": tree.strip() if tree else None,
         "dirty": bool(diff),

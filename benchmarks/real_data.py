@@ -19,7 +19,7 @@ Example (the four default pairs, 20 random splits, 2 workers)::
 Smoke run (2 splits, SMART's ranks fixed)::
 
     python benchmarks/real_data.py --n-splits 2 --smart-rank 3 --smart-structural-rank 6 \
-        --out /tmp/real_smoke
+        --out benchmarks/results/real_smoke
 
 ``--data toy`` runs on :func:`smart_sc.datasets.toy_citeseq` (pair ``NK:ILC1``)
 instead, for testing the script without the real data.
