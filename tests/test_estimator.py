@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -159,11 +160,14 @@ def test_intercept_is_recovered(small_sim):
 
 def test_non_convergence_is_reported(small_sim, caplog):
     sim = small_sim
-    with caplog.at_level(logging.WARNING, logger="smart_sc"):
+    with caplog.at_level(logging.WARNING, logger="smart_sc"), pytest.warns(
+            ConvergenceWarning, match="did not converge in 2 iterations") as record:
         fit = SMARTRegressor(sim.source_coef, rank=3, structural_rank=2, lam=1.0, alpha=0.0,
                              max_iter=2, blend=False).fit(sim.X, sim.Y)
     assert not fit.converged_ and fit.n_iter_ == 2
     assert any("did not converge" in r.getMessage() for r in caplog.records)
+    # The warning points at the caller's line, not into the package.
+    assert record[0].filename == __file__
 
 
 def test_works_in_pipeline_clone_and_cross_validation(small_sim):

@@ -264,3 +264,30 @@ def test_screened_genes_column_restricts_the_fit(mdata, source):
     assert set(model.genes) == used
     with pytest.raises(ValueError, match=r"not a column of \.var"):
         smart_sc.tl.transfer(mdata, source, genes="absent")
+
+
+def test_small_target_warning_points_at_the_users_call(mdata, source):
+    _, is_target = _types(mdata)
+    few = is_target & (np.cumsum(is_target) <= 20)  # 20 cells: fewer than genes
+    assert mdata["rna"].n_vars > 20
+    with pytest.warns(smart_sc.SmallTargetWarning) as record:
+        smart_sc.tl.transfer(mdata, source, mask_obs=few, copy=True, **FIXED)
+    small = [w for w in record if issubclass(w.category, smart_sc.SmallTargetWarning)]
+    assert small and all(w.filename == __file__ for w in small)
+
+
+def test_tuning_evidence_and_verdict_are_stored(mdata, source):
+    _, is_target = _types(mdata)
+    out = smart_sc.tl.transfer(mdata, source, mask_obs=is_target, copy=True,
+                               structural_rank=(5, 6), random_state=0)
+    info = out.uns["smart"]
+    assert info["params"]["estimator_params"]["structural_rank"] == [5, 6]
+    blend = info["blend"]
+    assert set(blend["weights"]) == {"smart", "source", "ridge"}
+    assert abs(sum(blend["weights"].values()) - 1.0) < 1e-12
+    assert blend["blend_cv_mse"] <= min(blend["cv_mse"].values()) + 1e-12
+    assert info["verdict"].startswith(("transfer helps", "transfer does not help"))
+    assert f"{blend['cv_mse']['ridge']:.4g}" in info["verdict"]
+    rsc = info["rank_selection"]
+    assert rsc["method"] == "RSC" and min(info["cv"]["ranks"]) == sum(
+        e >= rsc["threshold"] for e in rsc["eigenvalues"])

@@ -14,11 +14,14 @@ scikit-learn conventions.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from joblib import Parallel, delayed
+from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
@@ -83,7 +86,6 @@ class SmartSettings:
     n_jobs: int | None = None
     random_state: int | np.random.RandomState | None = None
     verbose: bool = False
-    warn_stacklevel: int = 4
 
     @property
     def cv_lambdas(self) -> np.ndarray:
@@ -198,6 +200,20 @@ def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) 
         return _fit_from_stats(_Problem(stats, folds, basis, C0, ridge, s))
 
 
+def user_stacklevel() -> int:
+    """Stack level of the first frame outside smart_sc: warnings point at the user's call.
+
+    A fixed level points into the package when the estimator is reached
+    through ``tl.transfer`` or ``tl.benchmark`` rather than called directly.
+    """
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+            package_dir + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _warn_if_ill_posed(pb: _Problem) -> bool:
     ill_posed = is_design_ill_posed(pb.stats)
     if ill_posed:
@@ -213,7 +229,7 @@ def _warn_if_ill_posed(pb: _Problem) -> bool:
             if s.alpha is None
             else f"alpha={s.alpha} is used as given."
         )
-        warnings.warn(msg, SmallTargetWarning, stacklevel=s.warn_stacklevel)
+        warnings.warn(msg, SmallTargetWarning, stacklevel=user_stacklevel())
         logger.warning(msg)
     return ill_posed
 
@@ -374,11 +390,11 @@ def _final_path(pb: _Problem, rank: int, pair, alpha: float) -> PathFit:
                            tol=s.tol, max_iter=s.max_iter, inner_max_iter=INNER_MAX_ITER)
     res = path.best_result
     if not res.converged:
-        logger.warning(
-            "SMART did not converge in %d iterations (primal residual %.2e, dual %.2e, "
-            "tol %.1e); increase max_iter or loosen tol",
-            res.n_iter, res.primal_residual[-1], res.dual_residual[-1], s.tol,
-        )
+        msg = (f"SMART did not converge in {res.n_iter} iterations (primal residual "
+               f"{res.primal_residual[-1]:.2e}, dual {res.dual_residual[-1]:.2e}, tol "
+               f"{s.tol:.1e}); increase max_iter or loosen tol")
+        warnings.warn(msg, ConvergenceWarning, stacklevel=user_stacklevel())
+        logger.warning(msg)
     return path
 
 
