@@ -43,7 +43,7 @@ def estimator():
 
 
 def _target_coef(mdata):
-    info = mdata["rna"].uns["smart"]
+    info = mdata.uns["smart"]
     return mdata["rna"].varm["smart"].loc[list(info["genes"]), list(info["proteins"])]
 
 

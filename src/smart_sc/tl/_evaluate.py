@@ -66,7 +66,7 @@ def evaluate(
     -------
     pandas.DataFrame
         Proteins x (``pearson``, ``spearman``, ``rmse``). Also stored in
-        ``mdata.uns[key_added]`` (and the RNA modality's ``.uns``) as
+        ``mdata.uns[key_added]`` (of the object passed) as
         ``{"per_protein": {...}, "overall_error": ..., "n_cells": ..., "params": ...}``,
         where ``overall_error`` is the paper's ``||Y_hat - Y||_F / sqrt(n q)``.
 
@@ -119,7 +119,5 @@ def evaluate(
                    "layer_out": layer_out},
     }
     out_key = key_added or f"{key}_evaluation"
-    rna.uns[out_key] = result
-    if pair.prot is not None:
-        mdata.uns[out_key] = result
+    mdata.uns[out_key] = result
     return table

@@ -136,7 +136,7 @@ def transfer(
             The predictions in the protein modality's shape (NaN where a cell
             has no RNA or a protein was not transferred), for
             ``sc.pl.umap(mdata["prot"], color=..., layer=key_added)``.
-        ``mdata.uns[key_added]`` and ``mdata[modality_in].uns[key_added]``
+        ``mdata.uns[key_added]`` (of the object passed: the MuData, or the AnnData)
             ``params``, chosen ``rank``, ``structural_rank``, ``lam``,
             ``alpha``, ``converged``, ``n_iter``, per-protein training
             ``metrics``, the ``intercept``, the name ``alignment`` report and
@@ -234,9 +234,9 @@ def transfer(
         "provenance": dict(model.provenance),
         **tuning_record(estimator),
     }
-    rna.uns[key_added] = uns
-    if pair.prot is not None:
-        mdata.uns[key_added] = uns
+    # Once, in the object the user passed (the MuData, or the AnnData itself):
+    # the record concerns both modalities.
+    mdata.uns[key_added] = uns
     logger.info("SMART on %d cells, %d genes, %d proteins: rank %d, structural ranks %s",
                 len(cells), len(used_genes), len(used_prot), uns["rank"],
                 tuple(uns["structural_rank"]))
@@ -324,9 +324,10 @@ def to_model(mdata, key: str = "smart", modality_in: str = "rna") -> SourceModel
         raise ValueError(f"modality {modality_in!r} is not in the MuData; it has "
                          f"{list(mdata.mod)}")
     rna = mdata.mod[modality_in] if hasattr(mdata, "mod") else mdata
-    if key not in rna.varm or key not in rna.uns:
-        raise ValueError(f"no SMART fit stored under key {key!r} in modality {modality_in!r}")
-    info = rna.uns[key]
+    if key not in rna.varm or key not in mdata.uns:
+        raise ValueError(f"no SMART fit stored under key {key!r} (.uns of the object and "
+                         f".varm of modality {modality_in!r})")
+    info = mdata.uns[key]
     coef = rna.varm[key].loc[list(info["genes"]), list(info["proteins"])]
     return SourceModel.from_dataframe(
         coef,
