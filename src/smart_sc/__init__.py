@@ -7,9 +7,13 @@ model while borrowing the singular subspaces of a source model's coefficients
 :mod:`smart_sc.datasets`.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
 
-# Defined before the submodules: tl records it in what it stores.
+try:
+    __version__ = version("smart-sc")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
 from . import baselines, datasets, pl, pp, tl
 from ._core.pipeline import SmallTargetWarning
 from .estimator import SMARTRegressor

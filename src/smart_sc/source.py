@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -167,10 +168,10 @@ def _jsonable(value: Any, where: str) -> Any:
 
 
 def _package_version() -> str:
-    # Imported late: smart_sc/__init__ imports this module before defining __version__.
-    from smart_sc import __version__
-
-    return __version__
+    try:
+        return version("smart-sc")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
 
 
 def _now_utc() -> str:

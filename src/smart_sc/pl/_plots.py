@@ -15,9 +15,9 @@ from matplotlib.axes import Axes
 from mudata import MuData
 from scipy.linalg import subspace_angles
 
+from .._modalities import resolve_modalities, select_cells
 from ..source import SourceModel
 from ..tl import to_model
-from ..tl._modalities import resolve_modalities, select_cells
 
 __all__ = [
     "coef_heatmap",

@@ -8,7 +8,7 @@ import numpy as np
 import scanpy as sc
 import scipy.sparse as sp
 
-from ..tl._modalities import get_matrix
+from .._modalities import get_matrix
 from ._utils import (
     MuData,
     as_float,

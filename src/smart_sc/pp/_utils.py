@@ -17,7 +17,7 @@ except ImportError:  # pragma: no cover
     md = None
     MuData = ()  # type: ignore[assignment,misc]
 
-from ..tl._modalities import PairedModalities, check_finite, resolve_modalities, select_cells
+from .._modalities import PairedModalities, check_finite, resolve_modalities, select_cells
 
 logger = logging.getLogger("smart_sc")
 

@@ -23,6 +23,7 @@ from joblib import Parallel, delayed
 from sklearn.metrics import r2_score
 from tqdm.auto import tqdm
 
+from .._modalities import check_finite, get_matrix, resolve_modalities, select_cells
 from ..baselines import (
     OffsetTransfer,
     ReducedRankRegression,
@@ -37,7 +38,6 @@ from ..estimator import SMARTRegressor
 from ..pp._split import CellLocal, SplitMatrices, cell_local, prepare_split
 from ..pp._utils import check_counts
 from ._evaluate import per_protein_metrics
-from ._modalities import check_finite, get_matrix, resolve_modalities, select_cells
 from ._splits import _Split, make_splits
 from ._transfer import _SOURCE_METHODS
 

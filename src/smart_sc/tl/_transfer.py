@@ -8,13 +8,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .. import __version__
-from ..baselines import ReducedRankRegression, TargetLasso, TargetOLS, TargetRidge
-from ..estimator import SMARTRegressor
-from ..pp._utils import jsonable
-from ..source import SourceModel, as_source_model
-from ._evaluate import per_protein_metrics
-from ._modalities import (
+from .._modalities import (
     PairedModalities,
     check_finite,
     gene_subset,
@@ -22,6 +16,11 @@ from ._modalities import (
     resolve_modalities,
     select_cells,
 )
+from ..baselines import ReducedRankRegression, TargetLasso, TargetOLS, TargetRidge
+from ..estimator import SMARTRegressor
+from ..pp._utils import jsonable
+from ..source import SourceModel, _package_version, as_source_model
+from ._evaluate import per_protein_metrics
 from ._tuning_record import tuning_record
 
 __all__ = ["fit_source", "predict", "to_model", "transfer"]
@@ -217,7 +216,7 @@ def transfer(
             "layer_out": layer_out,
             "n_train_cells": len(cells),
             "estimator_params": jsonable(estimator_params),
-            "smart_sc_version": __version__,
+            "smart_sc_version": _package_version(),
         },
         "genes": list(used_genes),
         "proteins": list(used_prot),
