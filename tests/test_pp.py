@@ -385,3 +385,48 @@ def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def _snapshot(m):
+    return {name: (a.shape, a.X.copy(), dict(a.layers), list(a.var_names))
+            for name, a in m.mod.items()}
+
+
+def _unchanged(m, before):
+    after = _snapshot(m)
+    for name, (shape, X, layers, var) in before.items():
+        s2, X2, layers2, var2 = after[name]
+        assert s2 == shape and var2 == var and set(layers2) == set(layers)
+        assert (abs(X2 - X)).sum() == 0 if hasattr(X, "toarray") else np.array_equal(X2, X)
+
+
+@pytest.mark.parametrize("problem", ["nan_protein", "missing_modality", "missing_layer",
+                                     "duplicate_genes", "bad_mask", "normalised_rna"])
+def test_prepare_citeseq_failure_leaves_the_object_unchanged(raw, problem):
+    m = raw.copy()
+    is_nk = (m.obs["cell_type"] == "NK").to_numpy()
+    kwargs = dict(source_mask=is_nk, target_mask=~is_nk, n_top_genes=100, top_k=20)
+    match = {"nan_protein": "NaN", "missing_modality": "modality 'adt'",
+             "missing_layer": "layer 'raw'", "duplicate_genes": "duplicated name",
+             "bad_mask": "mask", "normalised_rna": "non-integer"}[problem]
+    if problem == "nan_protein":
+        counts = m["prot"].layers["counts"]
+        counts = counts.toarray() if hasattr(counts, "toarray") else counts.copy()
+        counts[3, 2] = np.nan
+        m["prot"].layers["counts"] = counts
+    elif problem == "missing_modality":
+        kwargs["modality_out"] = "adt"
+    elif problem == "missing_layer":
+        kwargs["layer"] = "raw"
+    elif problem == "duplicate_genes":
+        names = list(m["rna"].var_names)
+        names[5] = names[4]
+        m["rna"].var_names = names
+    elif problem == "bad_mask":
+        kwargs["target_mask"] = np.ones(3, dtype=bool)
+    else:
+        m["rna"].layers["counts"] = m["rna"].layers["counts"] * 0.5
+    before = _snapshot(m)
+    with pytest.raises(ValueError, match=match):
+        pp.prepare_citeseq(m, **kwargs)
+    _unchanged(m, before)

@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+from .._modalities import get_matrix, resolve_modalities
 from ._features import drop_constant_features, screen_genes
 from ._normalize import clr_proteins, normalize_rna
-from ._utils import copy_data
+from ._utils import check_counts, copy_data, modality_adata, resolve_groups
 
 __all__ = ["prepare_citeseq"]
+
+
+def _validate_before_changing(mdata, modality_in, modality_out, layer, groups) -> None:
+    """Every check the steps would make, before the first step changes anything.
+
+    The steps work in place; a failure half-way (a NaN in the proteins found
+    after the RNA was normalised and cut to its HVGs) would leave the user's
+    object half-processed.
+    """
+    pair = resolve_modalities(mdata, modality_in, modality_out)
+    for modality in (modality_in, modality_out):
+        adata = modality_adata(mdata, modality)
+        if layer is not None and layer not in adata.layers:
+            raise ValueError(
+                f"layer {layer!r} not found in modality {modality!r} (it has "
+                f"{list(adata.layers)}); pass layer=None to use .X if .X holds the raw counts"
+            )
+        where = f".layers[{layer!r}]" if layer is not None else ".X"
+        check_counts(get_matrix(adata, layer, modality), f"modality {modality!r} {where}",
+                     "prepare_citeseq needs raw counts in both modalities.")
+    resolve_groups(pair, groups)
 
 
 def prepare_citeseq(
@@ -86,6 +108,8 @@ def prepare_citeseq(
     ['normalize_rna', 'clr_proteins', 'drop_constant_features', 'screen_genes']
     >>> rna_screened = rna[:, rna.var["smart_screened"]].copy()  # subset explicitly
     """
+    _validate_before_changing(mdata, modality_in, modality_out, layer,
+                              {"source": source_mask, "target": target_mask})
     if copy:
         mdata = copy_data(mdata)
     normalize_rna(
