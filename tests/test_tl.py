@@ -291,3 +291,22 @@ def test_tuning_evidence_and_verdict_are_stored(mdata, source):
     rsc = info["rank_selection"]
     assert rsc["method"] == "RSC" and min(info["cv"]["ranks"]) == sum(
         e >= rsc["threshold"] for e in rsc["eigenvalues"])
+
+
+def test_too_small_an_overlap_is_refused_with_the_reason(mdata, source):
+    _, is_target = _types(mdata)
+    mouse_case = source.coef.copy()
+    mouse_case.index = [g.capitalize() for g in mouse_case.index]  # 'Gene0001'
+    mouse_case.index = list(mouse_case.index[:-3]) + list(source.coef.index[-3:])
+    with pytest.raises(ValueError, match=r"share 3 usable gene\(s\) of the source's .* 'Cd8a'"):
+        smart_sc.tl.transfer(mdata, mouse_case, mask_obs=is_target, **FIXED)
+    assert "smart" not in mdata["rna"].varm
+
+
+def test_warns_when_most_source_weight_is_on_missing_genes(mdata, source):
+    _, is_target = _types(mdata)
+    heavy = source.coef.copy()
+    heavy.iloc[:5] *= 1000.0  # nearly all weight on five genes ...
+    heavy.index = [f"ABSENT{i}" for i in range(5)] + list(heavy.index[5:])  # ... the data lack
+    with pytest.warns(UserWarning, match=r"weight .* lies on 5 gene\(s\) the data lack"):
+        smart_sc.tl.transfer(mdata, heavy, mask_obs=is_target, copy=True, **FIXED)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,36 @@ def _as_source_model(source_model, proteins: pd.Index) -> SourceModel:
                     "order", n_targets)
         return as_source_model(source_model, target_names=list(proteins))
     return as_source_model(source_model)
+
+
+#: Fewest shared genes a transfer is fitted on: below it the overlap is a
+#: naming problem (gene symbols vs Ensembl IDs, another species' case) far
+#: more often than a real model.
+MIN_SHARED_GENES = 10
+
+
+def _check_overlap(model: SourceModel, alignment, n_used: int) -> None:
+    """Refuse an overlap too small to fit; warn when the source's weight is mostly lost."""
+    n_source = len(model.genes)
+    if n_used < MIN_SHARED_GENES:
+        raise ValueError(
+            f"the source model and the data share {n_used} usable gene(s) of the source's "
+            f"{n_source} (at least {MIN_SHARED_GENES} are needed); check that both use the "
+            "same gene names (symbols vs Ensembl IDs, case such as 'Cd8a' vs 'CD8A'). "
+            f"Source genes missing here, e.g. {list(alignment.missing_genes_in_target[:5])}"
+        )
+    coef = model.coef.to_numpy()
+    total = float((coef**2).sum())
+    kept = model.coef.index.isin(alignment.genes[alignment.gene_mask])
+    lost = float((coef[~kept] ** 2).sum()) / total if total > 0 else 0.0
+    if lost > 0.5:
+        warnings.warn(
+            f"{100 * lost:.0f}% of the source model's weight (squared coefficients) lies on "
+            f"{int((~kept).sum())} gene(s) the data lack, e.g. "
+            f"{list(alignment.missing_genes_in_target[:5])}; the transfer borrows little "
+            "of it",
+            UserWarning, stacklevel=3,
+        )
 
 
 def _training_arrays(pair: PairedModalities, cells: pd.Index, layer_in, layer_out):
@@ -163,8 +194,7 @@ def transfer(
     proteins = pair.protein_names
     alignment = model.aligned(genes, proteins)
     use = gene_subset(pair.rna, genes_arg) & alignment.gene_mask
-    if not use.any():
-        raise ValueError("none of the selected genes is in the source model")
+    _check_overlap(model, alignment, int(use.sum()))
     # Fit in a canonical order (names sorted). The penalty lives in a basis of
     # the source's singular complement that is only defined up to rotation
     # (LAPACK's completion), and that completion follows the row order; sorting
