@@ -233,3 +233,23 @@ def test_too_few_samples_for_the_folds():
     X, Y = rng.normal(size=(8, 5)), rng.normal(size=(8, 3))
     with pytest.raises(ValueError, match="5-fold cross-validation needs at least 10"):
         SMARTRegressor(rng.normal(size=(3, 5))).fit(X, Y)
+
+
+def test_feature_order_matters_only_where_the_source_basis_is_not_determined():
+    """Permuting features permutes the fit when C0 determines its bases (rank p = q)."""
+    rng = np.random.default_rng(0)
+    n, q = 150, 15
+    params = dict(rank=2, structural_rank=3, lam=0.1, alpha=0.0, blend=False, tol=1e-8,
+                  max_iter=3000)
+
+    def moved(p, source_rank):
+        X = rng.normal(size=(n, p))
+        C0 = rng.normal(size=(q, source_rank)) @ rng.normal(size=(source_rank, p))
+        Y = X @ C0[:3].T.repeat(7, axis=1)[:, :q] / p + rng.normal(size=(n, q))
+        perm = rng.permutation(p)
+        a = SMARTRegressor(C0, **params).fit(X, Y).coef_
+        b = SMARTRegressor(C0[:, perm], **params).fit(X[:, perm], Y).coef_
+        return np.linalg.norm(b - a[:, perm]) / np.linalg.norm(a)
+
+    assert moved(15, 15) < 1e-6  # rank(C0) = p = q: both bases are C0's own
+    assert moved(30, 4) > 1e-6  # beyond rank(C0) the completion follows the order

@@ -170,6 +170,17 @@ class SMARTRegressor(StatsLinearRegressor):
     scikit-learn's ``check_estimator`` runs on ``SMARTRegressor()`` (no source:
     reduced-rank regression with data-driven rank and shrinkage).
 
+    **Order of features.** The penalty is an L1 norm of the target's
+    coordinates in the source's singular vectors beyond the structural ranks.
+    Beyond ``rank(C0)`` those vectors are not determined by ``C0`` (any
+    orthonormal completion is equally valid, and there is no canonical one), so
+    when ``rank(C0)`` is below ``n_features`` or ``n_targets`` and the penalty
+    is on, the fit can change by a few percent when the features or targets
+    are permuted (the completion LAPACK returns follows the order). With
+    ``rank(C0) = n_features = n_targets`` it does not. :func:`smart_sc.tl.transfer` fits in a canonical order (names
+    sorted), so its results depend on names only, never on how the data are
+    ordered.
+
     Examples
     --------
     >>> from smart_sc import SMARTRegressor
