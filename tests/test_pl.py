@@ -317,3 +317,31 @@ def test_convergence_given_axes_and_unfitted():
         pl.convergence(SMARTRegressor(), show=False)
     with pytest.raises(ValueError, match="3 matplotlib Axes"):
         pl.convergence(est, axes=axes[:2])
+
+
+def test_many_proteins_are_drawn_as_a_sorted_strip():
+    rng = np.random.default_rng(0)
+    names = [f"P{i}" for i in range(134)]
+    scores = pd.DataFrame({"SMART": rng.uniform(size=134), "ridge": rng.uniform(size=134)},
+                          index=names)
+    ax = pl.protein_scores(scores, show=False)
+    assert len(ax.containers) == 0 and len(ax.lines) == 3  # two series and the zero line
+    smart = ax.lines[0].get_ydata()
+    assert np.all(np.diff(smart) <= 0)  # sorted by the first method
+    np.testing.assert_allclose(np.sort(smart), np.sort(scores["SMART"]))
+    assert ax.figure.get_size_inches()[0] <= 14.0
+    with pytest.raises(ValueError, match="layout"):
+        pl.protein_scores(scores, layout="grid", show=False)
+
+
+def test_training_and_held_out_scores_are_not_mixed(fitted):
+    mdata, _ = fitted
+    m = mdata.copy()
+    is_target = (m.obs["cell_type"] == "ILC1").to_numpy()
+    smart_sc.tl.evaluate(m, mask_obs=is_target, key_added="held_out")
+    assert pl.scores_from_uns(m, "held_out").columns.name == "pearson on evaluated cells"
+    assert pl.scores_from_uns(m, "smart").columns.name == "pearson on training cells"
+    with pytest.raises(ValueError, match="mix scores on training cells"):
+        pl.scores_from_uns(m, ["smart", "held_out"])
+    ax = pl.protein_scores(m, keys="held_out", show=False)
+    assert ax.get_ylabel() == "pearson on evaluated cells"

@@ -274,7 +274,10 @@ def scores_from_uns(
     -------
     pandas.DataFrame
         Proteins x methods (labels or keys), NaN where a method did not
-        score a protein.
+        score a protein; ``columns.name`` says which cells were scored
+        (training cells for :func:`~smart_sc.tl.transfer`'s ``metrics``,
+        evaluated cells for :func:`~smart_sc.tl.evaluate`). Keys that mix the
+        two raise a ``ValueError``.
 
     Examples
     --------
@@ -284,9 +287,9 @@ def scores_from_uns(
     >>> adata.uns["a"] = {"proteins": ["CD3", "CD4"], "metrics": {"pearson": [0.9, 0.5]}}
     >>> adata.uns["b"] = {"proteins": ["CD4"], "metrics": {"pearson": [0.7]}}
     >>> pl.scores_from_uns(adata, ["a", "b"])
-           a    b
-    CD3  0.9  NaN
-    CD4  0.5  0.7
+    pearson on training cells    a    b
+    CD3                        0.9  NaN
+    CD4                        0.5  0.7
     """
     if isinstance(keys, str):
         keys = {keys: keys}
@@ -294,9 +297,12 @@ def scores_from_uns(
         keys = {k: k for k in keys}
     if not keys:
         raise ValueError("keys is empty")
-    columns = {}
+    columns, kinds = {}, {}
     for label, key in keys.items():
         info = _fit_uns(mdata, key, modality_in)
+        # transfer stores scores on its training cells ("metrics"); evaluate on
+        # the cells it is given, typically held out ("per_protein").
+        kinds[key] = "training cells" if "metrics" in info else "evaluated cells"
         table = info.get("metrics", info.get("per_protein"))
         if not isinstance(table, Mapping) or "proteins" not in info:
             raise ValueError(f".uns[{key!r}] holds no per-protein scores (expected "
@@ -306,7 +312,15 @@ def scores_from_uns(
                              f"{sorted(table)}")
         columns[str(label)] = pd.Series(np.asarray(table[metric], dtype=np.float64),
                                         index=pd.Index(list(info["proteins"])))
-    return pd.concat(columns, axis=1, sort=False)
+    if len(set(kinds.values())) > 1:
+        raise ValueError(
+            "these keys mix scores on training cells (tl.transfer) with scores on evaluated "
+            f"cells (tl.evaluate): {kinds}; compare like with like, e.g. tl.evaluate every "
+            "method on the same held-out cells"
+        )
+    frame = pd.concat(columns, axis=1, sort=False)
+    frame.columns.name = f"{metric} on {next(iter(kinds.values()))}"
+    return frame
 
 
 def protein_scores(
@@ -316,11 +330,12 @@ def protein_scores(
     keys: str | Sequence[str] | Mapping[str, str] | None = None,
     modality_in: str = "rna",
     proteins: Sequence[str] | None = None,
+    layout: str = "auto",
     ax: Axes | None = None,
     show: bool | None = None,
     save: str | os.PathLike | None = None,
 ) -> Axes | None:
-    """Plot per-protein scores as grouped bars, one series per method.
+    """Plot per-protein scores of several methods, as grouped bars or a sorted strip.
 
     Parameters
     ----------
@@ -336,14 +351,22 @@ def protein_scores(
         RNA modality, for data input.
     proteins : sequence of str or None
         Proteins to show, in order; default all.
+    layout : {"auto", "bars", "strip"}
+        ``"bars"``: grouped bars, proteins in the given order. ``"strip"``:
+        one marker series per method, proteins sorted by the first method's
+        score (readable with 100+ proteins). ``"auto"``: bars up to 30
+        proteins, else the strip.
     ax, show, save
         As for :func:`predicted_vs_observed`.
 
     Returns
     -------
     matplotlib.axes.Axes or None
-        The Axes: proteins on x, one :class:`~matplotlib.container.BarContainer`
-        per method, labelled with the method's name.
+        The Axes: proteins on x; with bars one
+        :class:`~matplotlib.container.BarContainer` per method, with the strip
+        one line of markers per method, each labelled with the method's name.
+        The y label says which cells were scored when the scores come from
+        ``.uns``.
 
     Examples
     --------
@@ -382,19 +405,52 @@ def protein_scores(
     except (TypeError, ValueError):
         raise ValueError("scores must be numeric") from None
 
+    if layout not in ("auto", "bars", "strip"):
+        raise ValueError(f"layout must be 'auto', 'bars' or 'strip', got {layout!r}")
+    if layout == "auto":
+        layout = "bars" if values.shape[0] <= MAX_BAR_PROTEINS else "strip"
+    draw = _score_bars if layout == "bars" else _score_strip
+    ax, ax_given = draw(frame, values, ax)
+    ax.axhline(0.0, color="0.3", linewidth=0.8)
+    ax.set_ylabel(frame.columns.name or metric)
+    ax.legend(title="method", frameon=False)
+    return _finish(ax.figure, ax, show=show, save=save, ax_given=ax_given)
+
+
+#: Above this many proteins grouped bars are unreadable; scores are drawn as
+#: a sorted strip instead.
+MAX_BAR_PROTEINS = 30
+
+
+def _score_bars(frame: pd.DataFrame, values: np.ndarray, ax):
     n_prot, n_methods = values.shape
-    ax, ax_given = _axes(ax, figsize=(max(4.0, 0.5 * n_prot * max(1, n_methods) / 2 + 2), 3.5))
+    ax, ax_given = _axes(ax, figsize=(max(4.0, 0.25 * n_prot * n_methods + 2), 3.5))
     x = np.arange(n_prot)
     width = 0.8 / n_methods
     for i, method in enumerate(frame.columns):
         ax.bar(x - 0.4 + width * (i + 0.5), values[:, i], width, label=str(method))
-    ax.axhline(0.0, color="0.3", linewidth=0.8)
     ax.set_xticks(x)
     ax.set_xticklabels([str(p) for p in frame.index], rotation=90)
     ax.set_xlim(-0.6, n_prot - 0.4)
-    ax.set_ylabel(metric)
-    ax.legend(title="method", frameon=False)
-    return _finish(ax.figure, ax, show=show, save=save, ax_given=ax_given)
+    return ax, ax_given
+
+
+def _score_strip(frame: pd.DataFrame, values: np.ndarray, ax):
+    """Proteins ordered by the first method's score; one marker series per method."""
+    n_prot = values.shape[0]
+    order = np.argsort(np.where(np.isnan(values[:, 0]), np.inf, -values[:, 0]), kind="stable")
+    ax, ax_given = _axes(ax, figsize=(min(14.0, 4.0 + 0.06 * n_prot), 3.5))
+    x = np.arange(n_prot)
+    for i, method in enumerate(frame.columns):
+        ax.plot(x, values[order, i], marker="o", markersize=3, linestyle="none",
+                label=str(method))
+    names = [str(frame.index[j]) for j in order]
+    step = max(1, n_prot // 40)  # at most about 40 labels
+    ax.set_xticks(x[::step])
+    ax.set_xticklabels(names[::step], rotation=90, fontsize=6)
+    ax.set_xlabel(f"proteins, by {frame.columns[0]}'s score")
+    ax.set_xlim(-1, n_prot)
+    return ax, ax_given
 
 
 def coef_heatmap(
