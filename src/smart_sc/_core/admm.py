@@ -34,6 +34,8 @@ __all__ = [
     "RotatedProblem",
     "SourceBasis",
     "constrained_state",
+    "d_step",
+    "d_step_terms",
     "initial_state",
     "lambda_max",
     "solve_admm",
@@ -222,6 +224,21 @@ def lambda_max(state: AdmmState) -> float:
                      np.abs(state.gamma_v).max(initial=0.0)))
 
 
+def d_step_terms(AW: np.ndarray, MZ: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``u_j^T S_xy v_j`` and ``u_j^T S_xx u_j`` per component, from ``A W`` and ``M Z``."""
+    return np.einsum("ij,ij->j", W, MZ), np.einsum("ij,ij->j", W, AW)
+
+
+def d_step(num: np.ndarray, quad: np.ndarray, alpha: float) -> np.ndarray:
+    """Exact least squares for diagonal ``D`` (plus shrinkage): ``num / (quad + alpha)``.
+
+    A component the cells do not see (zero denominator) gets ``D_jj = 0``.
+    """
+    den = quad + alpha
+    safe = den > 1e-12
+    return np.where(safe, num / np.where(safe, den, 1.0), 0.0)
+
+
 def _soft(x: np.ndarray, k: float) -> np.ndarray:
     return np.sign(x) * np.maximum(np.abs(x) - k, 0.0)
 
@@ -329,10 +346,8 @@ def solve_admm(
 
         # D-step: least squares (plus alpha) per component.
         AW = A @ W
-        MZ = M @ Z
-        num = np.einsum("ij,ij->j", W, MZ)
-        den = np.einsum("ij,ij->j", W, AW) + pb.alpha
-        d = np.where(den > 1e-12, num / np.where(den > 1e-12, den, 1.0), 0.0)
+        num, quad = d_step_terms(AW, M @ Z, W)
+        d = d_step(num, quad, pb.alpha)
 
         # Omega- and multiplier steps.
         Pu, Pv = W[r_u:], Z[r_v:]
@@ -353,8 +368,7 @@ def solve_admm(
             + np.linalg.norm(riemannian_gradient(Z, Gv)) / np.sqrt(q * r)
         )
         if record:
-            fit = 0.5 * float(np.dot(d * d, np.einsum("ij,ij->j", W, AW))) - float(
-                np.dot(d, num)) + 0.5 * pb.yy_trace
+            fit = 0.5 * float(np.dot(d * d, quad)) - float(np.dot(d, num)) + 0.5 * pb.yy_trace
             pen = pb.lam_u * np.abs(ou).sum() + pb.lam_v * np.abs(ov).sum()
             objective.append(fit + pen + 0.5 * pb.alpha * float(d @ d))
             primal_hist.append(primal)

@@ -23,6 +23,8 @@ from .admm import (
     RotatedProblem,
     SourceBasis,
     constrained_state,
+    d_step,
+    d_step_terms,
     initial_state,
     lambda_max,
     solve_admm,
@@ -52,8 +54,7 @@ CV_LAMBDAS = np.logspace(-3, 2, 4)
 def rss_over_n(problem: RotatedProblem, state: AdmmState) -> float:
     """``||Y - X C||_F^2 / n`` from rotated statistics (``V^T V = I`` makes it cheap)."""
     W, Z, d = state.W, state.Z, state.d
-    quad = np.einsum("ij,ij->j", W, problem.A @ W)
-    cross = np.einsum("ij,ij->j", W, problem.M @ Z)
+    cross, quad = d_step_terms(problem.A @ W, problem.M @ Z, W)
     return max(problem.yy_trace - 2.0 * float(d @ cross) + float((d * d) @ quad), 0.0)
 
 
@@ -199,10 +200,8 @@ class FoldData:
 
 def refit_d(problem: RotatedProblem, state: AdmmState, alpha: float) -> np.ndarray:
     """The D-step for another ``alpha`` at fixed singular vectors (exact for that step)."""
-    num = np.einsum("ij,ij->j", state.W, problem.M @ state.Z)
-    den = np.einsum("ij,ij->j", state.W, problem.A @ state.W) + alpha
-    safe = den > 1e-12
-    return np.where(safe, num / np.where(safe, den, 1.0), 0.0)
+    num, quad = d_step_terms(problem.A @ state.W, problem.M @ state.Z, state.W)
+    return d_step(num, quad, alpha)
 
 
 def fit_fold(fold: FoldData, basis: SourceBasis, *, rank: int, pair: tuple[int, int],
