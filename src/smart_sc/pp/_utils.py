@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import numbers
 
 import numpy as np
 import pandas as pd
@@ -17,6 +16,7 @@ except ImportError:  # pragma: no cover
     md = None
     MuData = ()  # type: ignore[assignment,misc]
 
+from .._jsonable import jsonable
 from .._modalities import PairedModalities, check_finite, resolve_modalities, select_cells
 
 logger = logging.getLogger("smart_sc")
@@ -60,21 +60,6 @@ def as_float(M):
     if sp.issparse(M):
         return M.astype(dtype, copy=True)
     return np.array(M, dtype=dtype, copy=True)
-
-
-def jsonable(value):
-    """``value`` with numpy scalars/arrays turned into Python objects (JSON-safe)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray | pd.Index):
-        return [jsonable(v) for v in value]
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    return value
 
 
 def record(adata: AnnData, step: str, params: dict) -> None:

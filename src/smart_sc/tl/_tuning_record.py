@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..pp._utils import jsonable
+from .._jsonable import jsonable
 
 __all__ = ["tuning_record", "verdict"]
 
