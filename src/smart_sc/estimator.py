@@ -177,9 +177,9 @@ class SMARTRegressor(StatsLinearRegressor):
     when ``rank(C0)`` is below ``n_features`` or ``n_targets`` and the penalty
     is on, the fit can change by a few percent when the features or targets
     are permuted (the completion LAPACK returns follows the order). With
-    ``rank(C0) = n_features = n_targets`` it does not. :func:`smart_sc.tl.transfer` fits in a canonical order (names
-    sorted), so its results depend on names only, never on how the data are
-    ordered.
+    ``rank(C0) = n_features = n_targets`` it does not.
+    :func:`smart_sc.tl.transfer` fits in a canonical order (names sorted), so
+    its results depend on names only, never on how the data are ordered.
 
     Examples
     --------

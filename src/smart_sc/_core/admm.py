@@ -107,7 +107,8 @@ class RotatedProblem:
         A = basis.U0.T @ stats.xx @ basis.U0
         A = 0.5 * (A + A.T)
         M = basis.U0.T @ stats.xy @ basis.V0
-        a_max = float(np.linalg.eigvalsh(A)[-1]) if A.size else 0.0
+        # U0 is orthogonal, so A has the eigenvalues of S_xx (computed once per stats).
+        a_max = float(stats.xx_eigh[0][-1]) if A.size else 0.0
         return cls(A=A, M=M, yy_trace=float(np.trace(stats.yy)), a_max=max(a_max, 0.0),
                    r_u=int(r_u), r_v=int(r_v), **params)
 

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from .admm import RotatedProblem, SourceBasis, initial_state
 from .blend import BlendResult, choose_blend, residual_gram
-from .rank import RankSelection, design_rank, is_design_ill_posed, select_rank_rsc
+from .rank import RankSelection, is_design_ill_posed, select_rank_rsc
 from .ridge import DEFAULT_RIDGE_ALPHAS, RidgePath, ridge_gcv
 from .stats import SufficientStats, compute_sums, fold_sums, kfold_labels, total
 from .tuning import (
@@ -220,7 +220,7 @@ def _warn_if_ill_posed(pb: _Problem) -> bool:
         s = pb.settings
         msg = (
             f"the target design is (near) singular: {pb.stats.n} cells for rank "
-            f"{design_rank(pb.stats.xx)} of {pb.p} features. The paper's estimator has no "
+            f"{pb.stats.design_rank} of {pb.p} features. The paper's estimator has no "
             "shrinkage and overfits here; "
         )
         msg += (
@@ -237,13 +237,13 @@ def _warn_if_ill_posed(pb: _Problem) -> bool:
 def _rank_candidates(pb: _Problem) -> tuple[list[int], RankSelection | None]:
     """Ranks to cross-validate: the given one, or RSC's (and, fast, RSC's + 2)."""
     s, stats = pb.settings, pb.stats
-    cap = min(pb.p, pb.q, max(design_rank(stats.xx), 1))
+    cap = min(pb.p, pb.q, max(stats.design_rank, 1))
     if pb.has_source:
         cap = min(cap, pb.basis.rank)
     if s.rank is not None:
         rank = int(s.rank)
         limits = {"min(n_features, n_targets)": min(pb.p, pb.q),
-                  "the rank of the design": design_rank(stats.xx)}
+                  "the rank of the design": stats.design_rank}
         if pb.has_source:
             limits["the rank of source_coef"] = pb.basis.rank
         for what, limit in limits.items():

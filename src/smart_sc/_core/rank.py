@@ -21,7 +21,7 @@ import numpy as np
 from .ridge import RidgePath, ridge_gcv
 from .stats import SufficientStats
 
-__all__ = ["RankSelection", "design_rank", "is_design_ill_posed", "select_rank_rsc"]
+__all__ = ["RankSelection", "is_design_ill_posed", "select_rank_rsc"]
 
 logger = logging.getLogger("smart_sc")
 
@@ -37,19 +37,9 @@ class RankSelection:
     shrunk: bool
 
 
-def design_rank(xx: np.ndarray) -> int:
-    """Numerical rank of a Gram matrix, with LAPACK's usual relative tolerance."""
-    evals = np.linalg.eigvalsh(xx)
-    top = max(evals.max(), 0.0)
-    if top == 0.0:
-        return 0
-    tol = top * xx.shape[0] * np.finfo(np.float64).eps
-    return int(np.sum(evals > tol))
-
-
 def residual_dof(stats: SufficientStats) -> tuple[int, int]:
     """Return ``(rank X, n - rank X - intercept)``, the design's residual degrees of freedom."""
-    rank_x = design_rank(stats.xx)
+    rank_x = stats.design_rank
     n_eff = stats.n - (1 if stats.centered else 0)
     return rank_x, n_eff - rank_x
 
@@ -63,9 +53,9 @@ def is_design_ill_posed(stats: SufficientStats) -> bool:
     _rank_x, dof = residual_dof(stats)
     if dof < max(1, 0.1 * stats.n):
         return True
-    evals = np.linalg.eigvalsh(stats.xx)
-    top = evals.max()
-    kept = evals[evals > top * stats.xx.shape[0] * np.finfo(np.float64).eps]
+    evals = stats.xx_eigh[0]
+    top = evals[-1]
+    kept = evals[evals > top * evals.size * np.finfo(np.float64).eps]
     return bool(kept.size and kept.min() < 1e-8 * top)
 
 
@@ -94,7 +84,10 @@ def select_rank_rsc(
     shrunk = is_design_ill_posed(stats)
     if not shrunk:
         # Y^T P Y = n xy^T xx^+ xy
-        fitted_gram = n * stats.xy.T @ np.linalg.pinv(stats.xx, hermitian=True) @ stats.xy
+        evals, evecs = stats.xx_eigh
+        keep = evals > evals[-1] * evals.size * np.finfo(np.float64).eps
+        z = evecs[:, keep].T @ stats.xy
+        fitted_gram = n * z.T @ (z / evals[keep, None])
         rss = max(n * np.trace(stats.yy) - np.trace(fitted_gram), 0.0)
         sigma2 = rss / (q * dof)
         df_model = rank_x

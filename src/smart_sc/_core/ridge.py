@@ -35,12 +35,6 @@ class RidgePath:
     mse: np.ndarray  # (q,) training mean squared error at the chosen penalties
 
 
-def _eig_psd(xx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    evals, evecs = np.linalg.eigh(xx)
-    # Clip round-off negatives: xx is a Gram matrix.
-    return np.maximum(evals, 0.0), evecs
-
-
 def ridge_gcv(stats: SufficientStats, alphas=DEFAULT_RIDGE_ALPHAS) -> RidgePath:
     """Ridge per response with its own penalty chosen by GCV.
 
@@ -61,7 +55,7 @@ def ridge_gcv(stats: SufficientStats, alphas=DEFAULT_RIDGE_ALPHAS) -> RidgePath:
     if alphas.size == 0 or np.any(alphas <= 0) or not np.all(np.isfinite(alphas)):
         raise ValueError(f"ridge penalties must be positive and finite, got {alphas}")
     n = stats.n
-    evals, evecs = _eig_psd(stats.xx)  # per-cell eigenvalues
+    evals, evecs = stats.xx_eigh  # per-cell eigenvalues
     z = evecs.T @ stats.xy  # (p, q)
     z2 = z * z
     yy = np.diag(stats.yy)
@@ -96,6 +90,6 @@ def ridge_gcv(stats: SufficientStats, alphas=DEFAULT_RIDGE_ALPHAS) -> RidgePath:
 def ridge_coef(stats: SufficientStats, alpha) -> np.ndarray:
     """Ridge coefficients for a penalty per response (scikit-learn units)."""
     alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (stats.n_targets,))
-    evals, evecs = _eig_psd(stats.xx)
+    evals, evecs = stats.xx_eigh
     z = evecs.T @ stats.xy
     return evecs @ (z / (evals[:, None] + alpha[None, :] / stats.n))

@@ -16,7 +16,7 @@ the same values give bit-identical statistics and hence identical fits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import singledispatch
+from functools import cached_property, singledispatch
 
 import numpy as np
 import scipy.sparse as sp
@@ -118,6 +118,26 @@ class SufficientStats:
     x_mean: np.ndarray
     y_mean: np.ndarray
     centered: bool
+
+    @cached_property
+    def xx_eigh(self) -> tuple[np.ndarray, np.ndarray]:
+        """Eigenvalues (ascending, round-off negatives clipped) and eigenvectors of ``xx``.
+
+        Computed once and shared by everything that needs the spectrum of the
+        design: its numerical rank, ridge GCV, RSC's projection, the step-size
+        bound of the solver.
+        """
+        evals, evecs = np.linalg.eigh(self.xx)
+        return np.maximum(evals, 0.0), evecs
+
+    @property
+    def design_rank(self) -> int:
+        """Numerical rank of ``xx``, with LAPACK's usual relative tolerance ``p eps``."""
+        evals = self.xx_eigh[0]
+        top = evals[-1] if evals.size else 0.0
+        if top == 0.0:
+            return 0
+        return int(np.sum(evals > top * evals.size * np.finfo(np.float64).eps))
 
     @property
     def n_features(self) -> int:
