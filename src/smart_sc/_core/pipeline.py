@@ -59,6 +59,8 @@ CV_INNER_MAX_ITER = 5
 #: targets RSC tends to choose too low a rank.
 RANK_STEPS_ABOVE_RSC = (2,)
 TUNINGS = ("fast", "paper")
+#: ADMM iterations inside the folds with the fast tuning (see SmartSettings.cv_max_iter).
+FAST_CV_MAX_ITER = 40
 
 
 class SmallTargetWarning(UserWarning):
@@ -80,12 +82,25 @@ class SmartSettings:
     max_iter: int = 500
     cv: int = 5
     cv_tol: float = 1e-2
-    cv_max_iter: int = 100
+    paper_cv_max_iter: int = 100
     lambdas: np.ndarray = field(default_factory=lambda: DEFAULT_LAMBDAS.copy())
     ridge_alphas: tuple[float, ...] = DEFAULT_RIDGE_ALPHAS
     n_jobs: int | None = None
     random_state: int | np.random.RandomState | None = None
     verbose: bool = False
+
+    @property
+    def cv_max_iter(self) -> int:
+        """ADMM iterations allowed to a fit inside a fold.
+
+        The paper allows 100. Fits inside the folds that converge at the loose
+        tolerance do so within 30 iterations (real CITE-seq: at most 15 of 188;
+        the paper's Model I: 99% within 16, at most 29 of 745), while those
+        that do not converge spent 100 each and 75-85% of all iterations. They
+        never win a BIC against a converged fit, so the fast tuning stops them
+        at 40.
+        """
+        return FAST_CV_MAX_ITER if self.tuning == "fast" else self.paper_cv_max_iter
 
     @property
     def cv_lambdas(self) -> np.ndarray:
