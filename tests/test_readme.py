@@ -34,6 +34,6 @@ def test_readme_quick_start_runs(capsys, tmp_path, monkeypatch):
     errors = dict(re.findall(r"^(SMART|ridge)\s+error (\S+)", out, flags=re.MULTILINE))
     assert float(errors["SMART"]) < float(errors["ridge"]) / 4
     assert "data-driven SMART" in out
-    assert (tmp_path / "mono_source.npz").exists()
+    assert (tmp_path / "mono_source.h5ad").exists()
     assert "'rank'" in out
     assert "(5000, 134)" in out and "cross-validated MSE" in out

@@ -154,7 +154,7 @@ def test_missing_genes_are_reported_and_the_overlap_used(mdata, source):
 
 def test_saved_model_path_and_to_model_predict_roundtrip(mdata, source, tmp_path):
     _, is_target = _types(mdata)
-    path = tmp_path / "nk_source.npz"
+    path = tmp_path / "nk_source.h5ad"
     source.save(path)
     smart_sc.tl.transfer(mdata, str(path), mask_obs=is_target, **FIXED)
     model = smart_sc.tl.to_model(mdata)
