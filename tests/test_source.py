@@ -208,6 +208,14 @@ def test_save_without_extension_writes_h5ad(tmp_path):
     assert SourceModel.load(tmp_path / "pbmc").equals(model)  # the same name loads it
 
 
+def test_save_under_the_old_npz_name_warns_and_still_loads(tmp_path):
+    model = _model()
+    with pytest.warns(UserWarning, match=r"SourceModel files are .h5ad.*name it .h5ad") as info:
+        model.save(tmp_path / "old_name.npz")
+    assert info[0].filename == __file__  # points at the caller's line
+    assert SourceModel.load(tmp_path / "old_name.npz").equals(model)
+
+
 def test_save_is_atomic_and_leaves_no_temp_files(tmp_path):
     path = tmp_path / "model.h5ad"
     first, second = _model(seed=1), _model(seed=2)

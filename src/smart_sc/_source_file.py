@@ -80,6 +80,13 @@ def write_atomic(adata: anndata.AnnData, path: Path) -> None:
     A temporary file in the same directory is written, flushed to disk and
     renamed over ``path``; on any failure (even KeyboardInterrupt) it is removed.
     """
+    if path.suffix.lower() == ".npz":
+        warnings.warn(
+            f"{path.name}: SourceModel files are .h5ad (AnnData) since format version 2; "
+            "this one gets an .h5ad file under an .npz name (it loads, but name it .h5ad)",
+            UserWarning,
+            stacklevel=3,  # the caller of SourceModel.save
+        )
     directory = path.parent
     tmp = _create_temp(directory, path.name)
     try:
