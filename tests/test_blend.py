@@ -120,7 +120,7 @@ def test_fast_tuning_cross_validates_rsc_rank_and_two_above(sim):
         ReducedRankRegression().fit(sim.X, sim.Y).coef_, sim.true_coef)
     paper = SMARTRegressor(sim.source_coef, tuning="paper", random_state=0).fit(sim.X, sim.Y)
     assert len(paper.cv_results_["structural_ranks"]) > len(fit.cv_results_["structural_ranks"]) / 2
-    with pytest.raises(ValueError, match="tuning must be one of"):
+    with pytest.raises(ValueError, match="'tuning' parameter"):
         SMARTRegressor(sim.source_coef, tuning="quick").fit(sim.X, sim.Y)
 
 

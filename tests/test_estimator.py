@@ -190,14 +190,15 @@ def test_scikit_learn_estimator_checks():
     [
         ({}, "nan", "NaN"),
         ({}, "inf", "infinity"),
-        ({"lam": -1.0}, None, "lam must be a non-negative"),
-        ({"alpha": -0.1}, None, "alpha must be a non-negative"),
+        ({"lam": -1.0}, None, "'lam' parameter of SMARTRegressor must be a float in the range"),
+        ({"alpha": -0.1}, None, "'alpha' parameter"),
         ({"rank": 25}, None, "rank=25 exceeds min"),
-        ({"rank": 0}, None, "rank must be an integer >= 1"),
-        ({"structural_rank": (31, 3)}, None, "r_u=31"),
-        ({"structural_rank": -1}, None, "structural_rank must be >= 0"),
-        ({"cv": 1}, None, "cv must be an integer >= 2"),
-        ({"tol": 0}, None, "tol must be a positive"),
+        ({"rank": 0}, None, "'rank' parameter of SMARTRegressor must be an int in the range"),
+        ({"structural_rank": (31, -3)}, None, r"structural_rank must be .* a pair"),
+        ({"structural_rank": -1}, None, "'structural_rank' parameter"),
+        ({"cv": 1}, None, "'cv' parameter"),
+        ({"tol": 0}, None, "'tol' parameter"),
+        ({"tuning": "quick"}, None, "'tuning' parameter"),
     ],
 )
 def test_bad_input_raises_a_clear_error(small_sim, kwargs, X_edit, message):
@@ -253,3 +254,13 @@ def test_feature_order_matters_only_where_the_source_basis_is_not_determined():
 
     assert moved(15, 15) < 1e-6  # rank(C0) = p = q: both bases are C0's own
     assert moved(30, 4) > 1e-6  # beyond rank(C0) the completion follows the order
+
+
+def test_structural_rank_has_one_rule_for_both_forms(small_sim):
+    sim = small_sim  # p = 30, q = 20
+    params = dict(rank=2, lam=0.1, alpha=0.0, blend=False)
+    tied = SMARTRegressor(sim.source_coef, structural_rank=1000, **params).fit(sim.X, sim.Y)
+    pair = SMARTRegressor(sim.source_coef, structural_rank=(1000, 1000), **params).fit(
+        sim.X, sim.Y)
+    assert tied.structural_rank_ == pair.structural_rank_ == (30, 20)
+    np.testing.assert_array_equal(tied.coef_, pair.coef_)

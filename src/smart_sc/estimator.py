@@ -6,41 +6,35 @@ import logging
 import numbers
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._core.pipeline import TUNINGS, SmartSettings, fit_smart
 from ._core.tuning import DEFAULT_LAMBDAS
-from ._regressor_base import (
-    StatsLinearRegressor,
-    check_nonnegative,
-    check_positive_int,
-    check_source_coef,
-)
+from ._regressor_base import StatsLinearRegressor, check_source_coef
 
 __all__ = ["SMARTRegressor"]
 
 logger = logging.getLogger("smart_sc")
 
 
-def _check_structural_rank(value, p: int, q: int) -> tuple[int, int] | None:
+def _structural_pair(value, p: int, q: int) -> tuple[int, int] | None:
+    """One rule for both forms: each rank above its side's dimension is clipped to it."""
     if value is None:
         return None
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        if value < 0:
-            raise ValueError(f"structural_rank must be >= 0, got {value}")
-        # A tied rank is clipped to each side's dimension, as in the paper's grid.
-        return min(int(value), p), min(int(value), q)
-    try:
+    if isinstance(value, numbers.Integral):
+        r_u = r_v = value
+    else:
+        # scikit-learn's constraints checked "a tuple or list"; its contents here.
+        if len(value) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(
+                v, bool) and v >= 0 for v in value):
+            raise ValueError(f"structural_rank must be an int >= 0 or a pair (r_u, r_v) of "
+                             f"ints >= 0, got {value!r}")
         r_u, r_v = value
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"structural_rank must be None, an int, or a pair (r_u, r_v), got {value!r}"
-        ) from None
-    for name, v, limit, side in (("r_u", r_u, p, "n_features"), ("r_v", r_v, q, "n_targets")):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not 0 <= v <= limit:
-            raise ValueError(
-                f"structural_rank {name}={v!r} must be an integer in [0, {side}={limit}]"
-            )
-    return int(r_u), int(r_v)
+    pair = (min(int(r_u), p), min(int(r_v), q))
+    if pair != (int(r_u), int(r_v)):
+        logger.info("structural_rank %s clipped to the dimensions (%d, %d): %s",
+                    value, p, q, pair)
+    return pair
 
 
 class SMARTRegressor(StatsLinearRegressor):
@@ -75,8 +69,9 @@ class SMARTRegressor(StatsLinearRegressor):
         capped at the source's rank.
     structural_rank : int, (int, int) or None
         Structural ranks ``(r_u, r_v)``: how many leading source singular
-        vectors span the subspaces the target may use freely. An int ties them
-        (clipped to ``n_features`` and ``n_targets``). ``None``: cross-validated.
+        vectors span the subspaces the target may use freely. An int ties them.
+        A rank above its side's dimension is clipped to it, in both forms.
+        ``None``: cross-validated.
         ``(n_features, n_targets)`` switches the penalty off.
     lam : float or None
         Weight of the L1 penalty on the target's departure from the source
@@ -194,6 +189,24 @@ class SMARTRegressor(StatsLinearRegressor):
     True
     """
 
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
+        "source_coef": ["array-like", None],
+        "rank": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "structural_rank": [Interval(numbers.Integral, 0, None, closed="left"), tuple, list,
+                            None],
+        "lam": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "fit_intercept": ["boolean"],
+        "tuning": [StrOptions(set(TUNINGS))],
+        "blend": ["boolean"],
+        "tol": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "cv": [Interval(numbers.Integral, 2, None, closed="left")],
+        "n_jobs": [numbers.Integral, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
     def __init__(
         self,
         source_coef=None,
@@ -242,6 +255,7 @@ class SMARTRegressor(StatsLinearRegressor):
         self : SMARTRegressor
             The fitted estimator.
         """
+        self._validate_params()
         X, Y = self._validate_xy(X, y)
         _n, p = X.shape
         q = Y.shape[1]
@@ -250,16 +264,7 @@ class SMARTRegressor(StatsLinearRegressor):
             logger.info("no source_coef: fitting target-only reduced-rank regression")
         else:
             C0 = check_source_coef(self.source_coef, p, q)
-        check_positive_int("rank", self.rank)
-        check_nonnegative("lam", self.lam)
-        check_nonnegative("alpha", self.alpha)
-        check_positive_int("max_iter", self.max_iter, allow_none=False)
-        check_positive_int("cv", self.cv, allow_none=False, minimum=2)
-        if not (isinstance(self.tol, numbers.Real) and self.tol > 0):
-            raise ValueError(f"tol must be a positive number, got {self.tol!r}")
-        pair = _check_structural_rank(self.structural_rank, p, q)
-        if self.tuning not in TUNINGS:
-            raise ValueError(f"tuning must be one of {TUNINGS}, got {self.tuning!r}")
+        pair = _structural_pair(self.structural_rank, p, q)
 
         settings = SmartSettings(
             rank=self.rank,
