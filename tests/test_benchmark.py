@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import math
 
 import muon as mu
@@ -331,6 +330,3 @@ def test_bad_inputs_name_the_problem(toy, edit, kwargs, match):
         bm.benchmark(mdata, source_mask=source, target_mask=target, **params)
 
 
-def test_docstring_example_runs():
-    result = doctest.testmod(bm, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import gzip
 import hashlib
 import importlib.util
@@ -147,11 +146,6 @@ def test_bmmc_file_is_small_and_in_the_package():
     assert path.stat().st_size <= 6e6
 
 
-@pytest.mark.filterwarnings("ignore::FutureWarning")
-def test_docstring_examples():
-    result = doctest.testmod(real, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0
-    assert result.failed == 0
 
 
 # ----------------------------------------------------------------------------- the build script

@@ -1,6 +1,5 @@
 """pl.benchmark: one box per (method, source) over splits, grouped; the summary's numbers."""
 
-import doctest
 
 import matplotlib
 
@@ -11,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import smart_sc.pl._benchmark as plb
 from smart_sc import pl
 
 
@@ -116,9 +114,6 @@ def test_bad_input(df, kwargs, error, match):
         pl.benchmark(df, show=False, **kwargs)
 
 
-def test_docstring_examples_run():
-    result = doctest.testmod(plb, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_draws_tl_benchmark_output():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import json
 import logging
 import os
@@ -18,9 +17,6 @@ import pytest
 from sklearn.linear_model import LinearRegression, Ridge
 
 import smart_sc
-import smart_sc._alignment as alignment_module
-import smart_sc._jsonable as jsonable_module
-import smart_sc.source as source_module
 from smart_sc.source import FORMAT, FORMAT_VERSION, SourceModel, as_source_model
 
 UNS_KEY = "smart_sc_source_model"
@@ -886,8 +882,3 @@ def test_as_source_model_dispatch(saved, regression):
         as_source_model(42)
 
 
-@pytest.mark.parametrize("module", [source_module, alignment_module, jsonable_module])
-def test_docstring_examples(module):
-    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0
-    assert result.failed == 0

@@ -1,6 +1,5 @@
 """The toy CITE-seq data set: structure, determinism, ground truth and signal."""
 
-import doctest
 import warnings
 
 import anndata as ad
@@ -11,7 +10,6 @@ import pytest
 import scanpy as sc
 import scipy.sparse as sp
 
-import smart_sc.datasets._citeseq as citeseq
 from smart_sc import SMARTRegressor
 from smart_sc.baselines import SourceOnly, TargetRidge
 from smart_sc.datasets import toy_citeseq
@@ -219,10 +217,6 @@ def test_invalid_parameters(kwargs, match):
         toy_citeseq(**kwargs)
 
 
-def test_docstring_example():
-    result = doctest.testmod(citeseq, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0
-    assert result.failed == 0
 
 
 # --------------------------------------------------------------------------- signal

@@ -133,6 +133,15 @@ class SimulatedTransfer:
         Which source columns the target uses on each side (drawn independently).
     sigma0, noise, rho : float
         The generating noise levels and design correlation.
+
+    Examples
+    --------
+    >>> from smart_sc.datasets import simulate_transfer
+    >>> sim = simulate_transfer(200, 100, 50, rank=5, random_state=0)
+    >>> sim.X.shape, sim.Y.shape, sim.source_coef.shape  # source in (q, p) orientation
+    ((200, 100), (200, 50), (50, 100))
+    >>> int((sim.singular_values > 0).sum()), list(sim.u_columns.shape)
+    (5, [5])
     """
 
     X: np.ndarray

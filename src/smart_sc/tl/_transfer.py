@@ -306,6 +306,20 @@ def fit_source(
     -------
     SourceModel
         Coefficients (genes x proteins), intercept and provenance.
+
+    Examples
+    --------
+    >>> import scanpy as sc, muon as mu
+    >>> import smart_sc
+    >>> mdata = smart_sc.datasets.toy_citeseq(random_state=0)
+    >>> sc.pp.normalize_total(mdata["rna"], target_sum=1e4); sc.pp.log1p(mdata["rna"])
+    >>> sc.pp.scale(mdata["rna"]); mu.prot.pp.clr(mdata["prot"])
+    >>> is_nk = (mdata.obs["cell_type"] == "NK").to_numpy()
+    >>> source = smart_sc.tl.fit_source(mdata, mask_obs=is_nk, population="NK")
+    >>> source.coef.shape == (mdata["rna"].n_vars, mdata["prot"].n_vars)
+    True
+    >>> source.provenance["population"], source.provenance["n_cells"] == int(is_nk.sum())
+    ('NK', True)
     """
     if method not in _SOURCE_METHODS:
         raise ValueError(f"method must be one of {sorted(_SOURCE_METHODS)}, got {method!r}")
@@ -348,6 +362,21 @@ def to_model(mdata, key: str = "smart", modality_in: str = "rna") -> SourceModel
     SourceModel
         The fitted target coefficients of the used genes and proteins, ready
         to be saved and to serve as another study's source.
+
+    Examples
+    --------
+    >>> import scanpy as sc, muon as mu
+    >>> import smart_sc
+    >>> mdata = smart_sc.datasets.toy_citeseq(random_state=0)
+    >>> sc.pp.normalize_total(mdata["rna"], target_sum=1e4); sc.pp.log1p(mdata["rna"])
+    >>> sc.pp.scale(mdata["rna"]); mu.prot.pp.clr(mdata["prot"])
+    >>> is_nk = (mdata.obs["cell_type"] == "NK").to_numpy()
+    >>> source = smart_sc.tl.fit_source(mdata, mask_obs=is_nk)
+    >>> smart_sc.tl.transfer(mdata, source, mask_obs=~is_nk, rank=3, structural_rank=6,
+    ...                      random_state=0)
+    >>> model = smart_sc.tl.to_model(mdata)
+    >>> model.provenance["estimator"], model.coef.shape[1] == mdata["prot"].n_vars
+    ('SMARTRegressor', True)
     """
     if hasattr(mdata, "mod") and modality_in not in mdata.mod:
         raise ValueError(f"modality {modality_in!r} is not in the MuData; it has "
@@ -403,6 +432,20 @@ def predict(
     -------
     AnnData or None
         The copy when ``copy=True``.
+
+    Examples
+    --------
+    >>> import pandas as pd, anndata as ad, numpy as np
+    >>> import smart_sc
+    >>> model = smart_sc.SourceModel.from_dataframe(
+    ...     pd.DataFrame({"CD3": [1.0, 0.0], "CD4": [0.5, 2.0]}, index=["GENE_A", "GENE_B"]))
+    >>> rna = ad.AnnData(np.array([[1.0, 2.0, 9.0]]),  # another order, an extra gene
+    ...                  var=pd.DataFrame(index=["GENE_B", "GENE_A", "GENE_C"]))
+    >>> smart_sc.tl.predict(rna, model)
+    >>> rna.obsm["smart_predicted"].round(2).to_dict("records")
+    [{'CD3': 2.0, 'CD4': 3.0}]
+    >>> rna.uns["smart_predicted"]["alignment"]["n_genes_shared"]
+    2
     """
     if missing not in ("zero", "error"):
         raise ValueError(f"missing must be 'zero' or 'error', got {missing!r}")
