@@ -199,6 +199,25 @@ def test_lasso_default_tolerance_is_accurate():
     np.testing.assert_allclose(coefs[0].T, ref.coef_, atol=1e-5)
 
 
+def test_lasso_restart_on_support_finishes_slow_fit():
+    # Nearly collinear features: coordinate descent has the support after 1000
+    # sweeps but not the values; the exact solve on that support finishes it.
+    rng = np.random.default_rng(19)
+    n, p = 200, 30
+    X = rng.normal(size=(n, 3)) @ rng.normal(size=(3, p)) + 0.05 * rng.normal(size=(n, p))
+    Y = X[:, :4] @ rng.normal(size=(4, 2)) + rng.normal(size=(n, 2))
+    stats = _stats(X, Y, True)
+    alphas = np.tile(np.geomspace(0.5, 0.02, 10)[:, None], (1, 2))
+    _, _, plain = baselines._lasso_path(stats, alphas, max_iter=1000, tol=1e-8)
+    coefs, _, conv = baselines._lasso_path(
+        stats, alphas, max_iter=1000, tol=1e-8, polish_last=True
+    )
+    assert not plain[-1].all()
+    assert conv[-1].all()
+    ref = Lasso(alpha=0.02, tol=1e-14, max_iter=1_000_000).fit(X, Y)
+    np.testing.assert_allclose(coefs[-1].T, ref.coef_, atol=1e-6)
+
+
 def test_lasso_cv_matches_sklearn_lassocv():
     # Same folds, same grid, equal fold sizes: the pooled CV error equals
     # LassoCV's mean over folds, so the choice must be identical.
@@ -214,6 +233,38 @@ def test_lasso_cv_matches_sklearn_lassocv():
     assert ours.alpha_ == pytest.approx(ref.alpha_, rel=1e-12)
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
     np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-6)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_lasso_cv_matches_lassocv_per_response(fit_intercept):
+    # Several responses: each gets LassoCV's grid, penalty and fit on its own
+    # column (a per-response lasso, not the multi-task one).
+    rng = np.random.default_rng(16)
+    X = _design(rng, 100, 10, mean=1.0)
+    C = np.zeros((10, 3))
+    C[[0, 4, 8], [0, 1, 2]] = [1.0, -0.8, 0.5]
+    Y = X @ C + 0.5 + rng.normal(size=(100, 3))
+    ours = TargetLasso(cv=5, random_state=0, tol=1e-10, fit_intercept=fit_intercept).fit(X, Y)
+    for j in range(3):
+        ref = LassoCV(
+            alphas=20, cv=KFold(5, shuffle=True, random_state=0), tol=1e-12,
+            max_iter=100_000, fit_intercept=fit_intercept,
+        ).fit(X, Y[:, j])
+        np.testing.assert_allclose(ours.alphas_[:, j], ref.alphas_, rtol=1e-12)
+        np.testing.assert_allclose(ours.cv_mse_[:, j], ref.mse_path_.mean(axis=1), rtol=1e-6)
+        assert ours.alpha_[j] == pytest.approx(ref.alpha_, rel=1e-12)
+        np.testing.assert_allclose(ours.coef_[j], ref.coef_, atol=1e-6)
+        np.testing.assert_allclose(ours.intercept_[j], ref.intercept_, atol=1e-6)
+
+
+def test_lasso_leaves_global_rng_alone():
+    rng = np.random.default_rng(18)
+    X, y = rng.normal(size=(40, 5)), rng.normal(size=40)
+    # scikit-learn's solver draws a seed even for cyclic descent; not from here.
+    before = np.random.get_state()  # noqa: NPY002
+    TargetLasso(random_state=0).fit(X, y)
+    after = np.random.get_state()  # noqa: NPY002
+    assert np.array_equal(before[1], after[1]) and before[2] == after[2]
 
 
 @pytest.mark.parametrize("fmt", [None, sp.csr_matrix])

@@ -22,6 +22,7 @@ import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import lasso_path
 
 from .._core.rank import select_rank_rsc
 from .._core.ridge import DEFAULT_RIDGE_ALPHAS, ridge_gcv
@@ -95,175 +96,160 @@ def _ols_coef(stats: SufficientStats, factors=None) -> np.ndarray:
     return evecs @ ((evecs.T @ stats.xy) / evals[:, None])
 
 
-def _lasso_gap(xx, xy, yy_diag, alpha, W) -> np.ndarray:
-    """Duality gap of each response's lasso, in per-cell units.
-
-    Primal: ``1/2 w^T xx w - w^T xy + 1/2 yy + a ||w||_1`` (= scikit-learn's
-    ``(1/2n)||y - Xw||^2 + a||w||_1``). The dual point is the residual scaled
-    into the dual feasible set, exactly as scikit-learn's coordinate descent
-    does, so ``tol`` means the same thing as scikit-learn's.
-    """
-    XW = xx @ W
-    wxy = np.einsum("ij,ij->j", W, xy)
-    r2 = np.maximum(yy_diag - 2.0 * wxy + np.einsum("ij,ij->j", W, XW), 0.0)
-    dual_norm = np.abs(xy - XW).max(axis=0) if W.shape[0] else np.zeros(W.shape[1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        const = np.where(dual_norm > alpha, alpha / dual_norm, 1.0)
-    gap = 0.5 * r2 * (1.0 + const * const) + alpha * np.abs(W).sum(axis=0)
-    gap -= const * (yy_diag - wxy)
-    return gap
-
-
-def _polish(xx, xy, alpha, W) -> np.ndarray:
-    """Solve the lasso KKT equations on each response's current support and signs.
-
-    Once coordinate descent has found the right support and signs,
-    ``xx_SS w_S = xy_S - a s`` is the exact optimum, which iterating would only
-    approach linearly (slowly where the design is ill-conditioned). The caller
-    keeps the result only where it lowers the duality gap, so a wrong support
-    costs one solve and nothing else. Responses sharing a support (all of them,
-    near the dense end of the path) share one factorisation.
-    """
-    out = np.zeros_like(W)
-    support = W != 0.0
-    groups: dict[bytes, list[int]] = {}
-    for j in range(W.shape[1]):
-        groups.setdefault(support[:, j].tobytes(), []).append(j)
-    for members in groups.values():
-        S = np.flatnonzero(support[:, members[0]])
-        if S.size == 0:
-            continue
-        rhs = xy[np.ix_(S, members)] - alpha[members] * np.sign(W[np.ix_(S, members)])
-        block = xx[np.ix_(S, S)]
-        try:
-            sol = np.linalg.solve(block, rhs)
-        except np.linalg.LinAlgError:
-            sol = np.linalg.lstsq(block, rhs, rcond=None)[0]
-        out[np.ix_(S, members)] = sol
-    return out
-
-
-def _cd_sweep(xx, diag, xy, alpha, W, features) -> float:
-    """One cyclic coordinate-descent sweep over ``features``, all responses at once.
-
-    Updates ``W`` in place and returns the largest coefficient change. Each
-    coordinate step is the exact minimiser in that coordinate,
-    ``w_j = soft(xy_j - xx_j. w + xx_jj w_j, a) / xx_jj``, for every response.
-    """
-    max_delta = 0.0
-    for j in features:
-        old = W[j].copy()
-        z = xy[j] - xx[j] @ W + diag[j] * old
-        new = np.maximum(np.abs(z) - alpha, 0.0) * (np.sign(z) / diag[j])
-        W[j] = new
-        max_delta = max(max_delta, float(np.abs(new - old).max()))
-    return max_delta
-
-
-def _lasso_gram(
-    xx: np.ndarray,
+def _lasso_gram_path(
+    gram: np.ndarray,
     xy: np.ndarray,
-    yy_diag: np.ndarray,
-    alpha: np.ndarray,
-    W0: np.ndarray,
+    yy: float,
+    alphas: np.ndarray,
     *,
-    floor: np.ndarray,
     max_iter: int,
     tol: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lasso of every response at once on the Gram matrix (cyclic coordinate descent).
+    coef_init: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One response's lasso path by :func:`sklearn.linear_model.lasso_path` on its Gram matrix.
 
-    The algorithm of scikit-learn's ``Lasso`` (and glmnet), with each coordinate
-    step vectorised across responses. Coordinate descent, unlike proximal
-    gradient, does not slow down when one eigenvalue of ``xx`` dwarfs the others
-    (as an uncentred design with large means makes it). Rounds alternate a full
-    sweep (lets new features enter) with sweeps over the active features only,
-    to a change tolerance that tightens every round. After a round, a response
-    short of the tolerance whose support and signs did not change has its KKT
-    equations on the support solved exactly (:func:`_polish`), kept if that
-    lowers its duality gap. A response stops when its gap is at most
-    ``tol * yy_jj`` (scikit-learn's criterion); finished responses drop out of
-    the sweeps.
+    ``gram`` (C-contiguous) and ``xy`` are per-cell statistics and ``yy`` the
+    response's mean square: the Gram matrix, correlations and squared norm of a
+    one-sample problem with the objective
+    ``1/2 w^T gram w - w^T xy + 1/2 yy + a ||w||_1`` (= scikit-learn's
+    ``(1/2n)||y - Xw||^2 + a||w||_1``), so the penalties are passed as they are,
+    and ``tol`` bounds the duality gap by ``tol * yy``, scikit-learn's
+    criterion. Given the Gram matrix, the solver reads the design only for its
+    shape and the response only for its squared norm: it gets a ``1 x p``
+    placeholder design and the one-element response ``sqrt(yy)``.
 
-    Features whose variance ``xx_jj`` is at most ``floor`` (round-off of a
-    constant feature, :func:`_roundoff_floor`) are held at zero. Returns the
-    coefficients (p x q), sweeps used per response, and whether each response
-    reached the tolerance.
+    Returns coefficients ``(p, n_alphas)``, sweeps, duality gaps and whether
+    each fit reached the tolerance (where scikit-learn does not raise a
+    :class:`~sklearn.exceptions.ConvergenceWarning`; the warnings themselves are
+    silenced, for the caller to report once).
     """
-    q = xy.shape[1]
-    diag = np.diag(xx).copy()
-    # A feature constant on these cells has no variance and its coefficient must
-    # stay zero; dividing by its round-off variance would blow it up.
-    usable = diag > floor
-    features = np.flatnonzero(usable)
-    W = W0.copy()
-    W[~usable] = 0.0
-    n_iter = np.zeros(q, dtype=int)
-    done = np.zeros(q, dtype=bool)
-    target = tol * yy_diag
-    change_tol = 1e-4
-    prev_pattern = np.sign(W)
-    while True:
-        cols = np.flatnonzero(~done)
-        if cols.size == 0:
-            break
-        budget = max_iter - int(n_iter[cols].max())
-        if budget <= 0:
-            break
-        Wc, xyc, ac = W[:, cols], xy[:, cols], alpha[cols]
-        _cd_sweep(xx, diag, xyc, ac, Wc, features)
-        sweeps = 1
-        while sweeps < budget:
-            active = np.flatnonzero(np.any(Wc != 0.0, axis=1))
-            delta = _cd_sweep(xx, diag, xyc, ac, Wc, active)
-            sweeps += 1
-            if delta <= change_tol * max(float(np.abs(Wc).max()), 1e-300):
-                break
-        change_tol *= 0.1
-        n_iter[cols] += sweeps
-        W[:, cols] = Wc
-
-        gap = _lasso_gap(xx, xyc, yy_diag[cols], ac, Wc)
-        pattern = np.sign(Wc)
-        # Polish only responses still short of the tolerance whose support and
-        # signs survived a round unchanged: then the solve is likely exact, and
-        # solves (one per distinct support) cost more than sweeps.
-        todo = (gap > target[cols]) & np.all(pattern == prev_pattern[:, cols], axis=0)
-        prev_pattern[:, cols] = pattern
-        if todo.any():
-            sub = np.flatnonzero(todo)
-            Wp = _polish(xx, xyc[:, sub], ac[sub], Wc[:, sub])
-            gap_p = _lasso_gap(xx, xyc[:, sub], yy_diag[cols[sub]], ac[sub], Wp)
-            better = np.isfinite(gap_p) & (gap_p < gap[sub])
-            W[:, cols[sub[better]]] = Wp[:, better]
-            gap[sub[better]] = gap_p[better]
-        done[cols] = gap <= target[cols]
-    return W, n_iter, done
+    y = np.sqrt(np.array([max(yy, 0.0)]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        _, coefs, gaps, n_iter = lasso_path(
+            np.zeros((1, gram.shape[0]), order="F"),
+            y,
+            alphas=alphas,
+            precompute=gram,
+            Xy=np.ascontiguousarray(xy),
+            coef_init=coef_init,
+            max_iter=max_iter,
+            tol=tol,
+            return_n_iter=True,
+            check_input=False,
+            # Unused by cyclic descent but drawn from: keep off the global RNG.
+            random_state=0,
+        )
+    # scikit-learn warns unless the last gap is at most tol * y^T y.
+    return coefs, np.asarray(n_iter), gaps, gaps <= tol * float(y @ y)
 
 
 def _lasso_path(
-    stats: SufficientStats, alphas: np.ndarray, *, max_iter: int, tol: float
+    stats: SufficientStats,
+    alphas: np.ndarray,
+    *,
+    max_iter: int,
+    tol: float,
+    n_solve: np.ndarray | None = None,
+    polish_last: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lasso of every response along a path of penalties, warm-started.
+    """Lasso of each response along its path of penalties, warm-started.
 
-    ``alphas`` is ``(n_alphas, q)``: one decreasing column of penalties per
-    response (scikit-learn units). Returns coefficients ``(n_alphas, p, q)``,
-    sweeps and convergence flags ``(n_alphas, q)``.
+    Each response's path is one call to :func:`sklearn.linear_model.lasso_path`
+    on the precomputed Gram matrix (:func:`_lasso_gram_path`). Features whose
+    variance ``xx_jj`` is at most the round-off of a constant feature
+    (:func:`_roundoff_floor`) are held at zero: the solver would divide by that
+    round-off.
+
+    With ``polish_last``, a response whose last solved penalty stopped at
+    ``max_iter`` short of the tolerance (coordinate descent converges slowly
+    where features are strongly correlated, though its support and signs are
+    usually right by then) is restarted from the exact solution on that support
+    and those signs, ``xx_SS w_S = xy_S - a sign(w_S)``. Coordinate descent
+    from there stops at once if its duality gap is within the tolerance (the
+    support was right), and otherwise goes on; the restart is kept if it ends
+    with the smaller gap.
+
+    Parameters
+    ----------
+    stats : SufficientStats
+        Statistics of the training cells.
+    alphas : ndarray of shape (n_alphas, n_targets)
+        One decreasing column of penalties per response (scikit-learn units).
+    max_iter : int
+        Maximum coordinate-descent sweeps per penalty.
+    tol : float
+        Duality-gap tolerance relative to each response's mean square.
+    n_solve : ndarray of shape (n_targets,), optional
+        Solve only the first ``n_solve[j]`` penalties of response ``j`` (all by
+        default); the coefficients past them are left at zero, with no sweeps,
+        and flagged as converged.
+    polish_last : bool, default=False
+        Restart unconverged fits at each response's last solved penalty from
+        the exact solution on their support.
+
+    Returns
+    -------
+    coefs : ndarray of shape (n_alphas, n_features, n_targets)
+        Coefficients along the path.
+    n_iter : ndarray of shape (n_alphas, n_targets)
+        Coordinate-descent sweeps per fit (restart included).
+    converged : ndarray of shape (n_alphas, n_targets)
+        Whether each fit reached the tolerance.
     """
-    xx, xy = stats.xx, stats.xy
-    yy_diag = np.diag(stats.yy).copy()
-    p, q = xy.shape
-    coefs = np.empty((alphas.shape[0], p, q))
-    n_iter = np.empty((alphas.shape[0], q), dtype=int)
-    conv = np.empty((alphas.shape[0], q), dtype=bool)
-    floor = _roundoff_floor(stats)
-    W = np.zeros((p, q))
-    for k, a in enumerate(alphas):
-        W, n_iter[k], conv[k] = _lasso_gram(
-            xx, xy, yy_diag, a, W, floor=floor, max_iter=max_iter, tol=tol
+    n_alphas, q = alphas.shape
+    coefs = np.zeros((n_alphas, stats.n_features, q))
+    n_iter = np.zeros((n_alphas, q), dtype=int)
+    conv = np.ones((n_alphas, q), dtype=bool)
+    if n_solve is None:
+        n_solve = np.full(q, n_alphas)
+    usable = np.flatnonzero(np.diag(stats.xx) > _roundoff_floor(stats))
+    if usable.size == 0:
+        return coefs, n_iter, conv
+    gram = np.ascontiguousarray(stats.xx[np.ix_(usable, usable)])
+    xy = stats.xy[usable]
+    yy = np.diag(stats.yy)
+    for j in range(q):
+        k = int(n_solve[j])
+        if k <= 0:
+            continue
+        a = alphas[:k, j]
+        path, sweeps, gaps, ok = _lasso_gram_path(
+            gram, xy[:, j], yy[j], a, max_iter=max_iter, tol=tol
         )
-        coefs[k] = W
+        if polish_last and not ok[-1]:
+            restart = _support_solution(gram, xy[:, j], a[-1], path[:, -1])
+            if restart is not None:
+                w, extra, gap, done = _lasso_gram_path(
+                    gram, xy[:, j], yy[j], a[-1:], max_iter=max_iter, tol=tol,
+                    coef_init=restart,
+                )
+                sweeps[-1] += extra[0]
+                if gap[0] < gaps[-1]:
+                    path[:, -1], ok[-1] = w[:, 0], done[0]
+        coefs[:k, usable, j] = path.T
+        n_iter[:k, j] = sweeps
+        conv[:k, j] = ok
     return coefs, n_iter, conv
+
+
+def _support_solution(gram, xy, alpha, w) -> np.ndarray | None:
+    """Solve the lasso's optimality conditions on the support and signs of ``w``.
+
+    Returns ``w_S`` with ``gram_SS w_S = xy_S - alpha sign(w_S)`` on the support
+    ``S`` of ``w`` and zeros elsewhere: the lasso solution if ``w`` has the right
+    support and signs. ``None`` when ``w`` is zero or the block is singular.
+    """
+    S = np.flatnonzero(w)
+    if S.size == 0:
+        return None
+    try:
+        sol = np.linalg.solve(gram[np.ix_(S, S)], xy[S] - alpha * np.sign(w[S]))
+    except np.linalg.LinAlgError:
+        return None
+    out = np.zeros_like(w)
+    out[S] = sol
+    return out if np.all(np.isfinite(out)) else None
 
 
 def _lasso_alpha_grid(stats: SufficientStats, n_alphas: int, eps: float) -> np.ndarray:
@@ -453,12 +439,18 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
     Cross-validation needs one pass over the cells: the statistics of each fold
     are collected together, the training statistics of a split are the total
     minus the held-out fold, and the held-out error of every penalty is computed
-    from the fold's sums. All responses are solved together on the Gram matrix
-    (cyclic coordinate descent, as scikit-learn's, vectorised across responses,
-    with an exact solve on the detected support), warm-started along the path.
-    The penalty minimising the pooled held-out mean squared error is chosen per
+    from the fold's sums. Each response's path is solved by
+    :func:`sklearn.linear_model.lasso_path` on the precomputed Gram matrix
+    (scikit-learn's coordinate descent, warm-started along the path). The
+    penalty minimising the pooled held-out mean squared error is chosen per
     response (equal to ``LassoCV``'s mean over folds when the folds have equal
-    sizes).
+    sizes). In the refit on all cells, a response whose fit at its chosen
+    penalty stops at ``max_iter`` short of the tolerance (coordinate descent
+    converges slowly where features are strongly correlated) is restarted from
+    the exact solution on the support and signs found, and keeps whichever ends
+    with the smaller duality gap. Fits still short of the tolerance, where
+    scikit-learn would raise a :class:`~sklearn.exceptions.ConvergenceWarning`,
+    are counted and reported in one warning.
 
     Parameters
     ----------
@@ -491,7 +483,8 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
     cv_mse_ : ndarray of shape (n_alphas, n_targets) or (n_alphas,)
         Held-out mean squared error of every penalty, pooled over folds.
     n_iter_ : ndarray of shape (n_targets,) or int
-        Coordinate-descent sweeps of the final fit at the chosen penalty.
+        Coordinate-descent sweeps of the final fit at the chosen penalty
+        (restart included).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -577,9 +570,10 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         # argmin takes the first minimum: ties go to the larger penalty.
         best = np.argmin(cv_mse, axis=0)
 
-        # Refit on all cells, only as far down the path as some response needs.
+        # Refit on all cells, each response only as far down its path as it needs.
         coefs, n_iter, conv = _lasso_path(
-            stats, grid[: best.max() + 1], max_iter=self.max_iter, tol=self.tol
+            stats, grid, max_iter=self.max_iter, tol=self.tol, n_solve=best + 1,
+            polish_last=True,
         )
         n_failed += int((~conv).sum())
         cols = np.arange(stats.n_targets)
