@@ -135,3 +135,14 @@ def test_svd_falls_back_when_divide_and_conquer_fails(monkeypatch):
     monkeypatch.setattr(admm.np.linalg, "svd", failing)
     U, s, Vt = admm.robust_svd(M)
     assert np.allclose((U * s) @ Vt, M) and np.allclose(U.T @ U, np.eye(5))
+
+
+def test_small_targets_take_blend_weights_from_repeated_folds(sim):
+    small = SMARTRegressor(sim.source_coef, rank=3, structural_rank=6,
+                           random_state=0).fit(sim.X[:60], sim.Y[:60])
+    large = SMARTRegressor(sim.source_coef, rank=3, structural_rank=6,
+                           random_state=0).fit(sim.X, sim.Y)
+    assert small.blend_["n_partitions"] == 3 and large.blend_["n_partitions"] == 1
+    again = SMARTRegressor(sim.source_coef, rank=3, structural_rank=6,
+                           random_state=0).fit(sim.X[:60], sim.Y[:60])
+    np.testing.assert_array_equal(small.coef_, again.coef_)  # still reproducible

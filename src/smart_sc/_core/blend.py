@@ -81,9 +81,11 @@ class BlendResult:
     weights: np.ndarray
     component_mse: np.ndarray
     mse: float
+    n_partitions: int = 1
 
     def as_dict(self) -> dict:
         return {
+            "n_partitions": self.n_partitions,
             "components": list(self.names),
             "weights": {n: float(w) for n, w in zip(self.names, self.weights, strict=True)},
             "cv_mse": {n: float(e) for n, e in zip(self.names, self.component_mse,
@@ -93,11 +95,12 @@ class BlendResult:
 
 
 def choose_blend(names: Sequence[str], gram: np.ndarray, n_values: int,
-                 step: float = BLEND_STEP) -> BlendResult:
+                 step: float = BLEND_STEP, n_partitions: int = 1) -> BlendResult:
     """Weights on the simplex grid minimising the summed validation error ``w^T G w``.
 
     ``names[0]`` is the component preferred in ties (SMART), then the grid's
-    order. ``n_values`` (held-out cells times responses) turns sums into means.
+    order. ``n_values`` (held-out cells times responses, over all ``n_partitions``
+    fold partitions summed into ``gram``) turns sums into means.
     """
     grid = simplex_grid(len(names), step)
     # Put the all-first-component vertex first so that ties keep plain SMART.
@@ -109,4 +112,4 @@ def choose_blend(names: Sequence[str], gram: np.ndarray, n_values: int,
     best = int(np.flatnonzero(sse <= sse.min() + 1e-9 * abs(sse.min()))[0])
     return BlendResult(names=tuple(names), weights=grid[best].copy(),
                        component_mse=np.diag(gram) / n_values,
-                       mse=float(sse[best]) / n_values)
+                       mse=float(sse[best]) / n_values, n_partitions=n_partitions)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
@@ -59,6 +60,9 @@ CV_INNER_MAX_ITER = 5
 #: targets RSC tends to choose too low a rank.
 RANK_STEPS_ABOVE_RSC = (2,)
 TUNINGS = ("fast", "paper")
+#: Targets with fewer cells get their blend weights from this many K-fold partitions.
+BLEND_REPEATS_BELOW = 100
+BLEND_REPEATS = 3
 #: ADMM iterations inside the folds with the fast tuning (see SmartSettings.cv_max_iter).
 FAST_CV_MAX_ITER = 40
 
@@ -146,6 +150,8 @@ class _Problem:
     C0: np.ndarray | None
     ridge: RidgePath
     settings: SmartSettings
+    #: More fold partitions for the blend weights on small targets (see _blend).
+    blend_folds: list[list[FoldData]] = field(default_factory=list)
 
     @property
     def has_source(self) -> bool:
@@ -212,7 +218,27 @@ def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) 
         folds = (make_folds(sums_per_fold, basis, center=center, ridge_alphas=s.ridge_alphas)
                  if sums_per_fold is not None else None)
         ridge = ridge_gcv(stats, s.ridge_alphas)
-        return _fit_from_stats(_Problem(stats, folds, basis, C0, ridge, s))
+        extra = (_repeated_folds(X, Y, basis, s) if folds is not None and s.blend
+                 and n < BLEND_REPEATS_BELOW else [])
+        return _fit_from_stats(_Problem(stats, folds, basis, C0, ridge, s, extra))
+
+
+def _repeated_folds(X, Y, basis: SourceBasis, s: SmartSettings) -> list[list[FoldData]]:
+    """Other shuffles of the K folds, for the blend weights of a small target.
+
+    With a few cells per fold one partition's validation errors are noisy
+    enough to pick the wrong weights (20 training cells: folds of 4); repeated
+    K-fold averages that noise out. Cheap where it applies: few cells.
+    """
+    rng = check_random_state(s.random_state)
+    seeds = rng.randint(np.iinfo(np.int32).max, size=BLEND_REPEATS - 1)
+    out = []
+    for seed in seeds:
+        labels = kfold_labels(X.shape[0], s.cv, int(seed))
+        sums = fold_sums(X, Y, labels, s.cv, center=bool(s.fit_intercept))
+        out.append(make_folds(sums, basis, center=bool(s.fit_intercept),
+                              ridge_alphas=s.ridge_alphas))
+    return out
 
 
 def user_stacklevel() -> int:
@@ -418,7 +444,8 @@ def _blend(pb: _Problem, rank: int, pair, alpha: float) -> BlendResult:
     s = pb.settings
     names = ["smart", "source", "ridge"] if pb.has_source else ["smart", "ridge"]
     gram = np.zeros((len(names), len(names)))
-    for fold in pb.folds:
+    partitions = [pb.folds, *pb.blend_folds]
+    for fold in (f for partition in partitions for f in partition):
         _, state = fit_fold(fold, pb.basis, rank=rank, pair=pair, alpha=alpha,
                             lambdas=pb.lambdas_for(pair, in_cv=True), tol=s.cv_tol,
                             max_iter=s.cv_max_iter, inner_max_iter=CV_INNER_MAX_ITER)
@@ -427,7 +454,8 @@ def _blend(pb: _Problem, rank: int, pair, alpha: float) -> BlendResult:
             coefs.append(pb.C0)
         coefs.append(fold.init_coef)
         gram += residual_gram(fold.held_out, fold.train_stats, coefs)
-    result = choose_blend(names, gram, pb.stats.n * pb.q)
+    result = choose_blend(names, gram, len(partitions) * pb.stats.n * pb.q,
+                          n_partitions=len(partitions))
     logger.info("blend weights %s (cross-validated MSE %.4g; SMART alone %.4g)",
                 dict(zip(names, np.round(result.weights, 2), strict=True)), result.mse,
                 result.component_mse[0])
