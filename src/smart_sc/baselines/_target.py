@@ -1,6 +1,6 @@
 """Target-only and source-only baselines, fitted from sufficient statistics.
 
-These are the competitors the SMART paper reports (SMART_METHOD.md, section 5):
+These are the competitors the SMART paper reports (its Sections 5 and 6):
 least squares, ridge and lasso per response, reduced-rank regression, the source
 model used as is, and the bounded-difference transfer ``C = C0 + Delta``. Each is
 a scikit-learn regressor that sees the cells once, to form ``X^T X``, ``X^T Y``
@@ -354,7 +354,7 @@ class TargetOLS(StatsLinearRegressor):
 class TargetRidge(_PerTargetMixin, StatsLinearRegressor):
     """Ridge per response, each with its own penalty chosen by GCV.
 
-    The paper's initial estimate for SMART (SMART_METHOD.md 4.4). Penalties are
+    The paper's initial estimate for SMART (its data-driven tuning). Penalties are
     in scikit-learn units: response ``j`` minimises ``||y_j - X c_j||^2 + a_j
     ||c_j||^2``, so at the chosen ``a_j`` the fit equals
     ``sklearn.linear_model.Ridge(alpha=a_j)``. Generalised cross-validation is
