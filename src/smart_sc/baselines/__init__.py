@@ -5,10 +5,13 @@ and lasso per response, reduced-rank regression, the bounded-difference
 transfer ``C0 + Delta`` and the source model used as is. Source-aware
 comparators (:mod:`._source_aware`): reduced-rank regression restricted to the
 source's leading gene subspace, and a cross-validated mixture of the source and
-a target-only ridge.
+a target-only ridge. Sparse reduced-rank regression (:mod:`._sparse_rrr`), the
+SMART paper's other source models: row-sparse RRR (SRRR), RRR with a sparse
+SVD (RSSVD) and sparse orthogonal factor regression (SOFAR).
 """
 
 from ._source_aware import SourceMixture, SourceSubspaceRRR
+from ._sparse_rrr import RSSVD, SOFAR, SRRR
 from ._target import (
     OffsetTransfer,
     ReducedRankRegression,
@@ -19,6 +22,9 @@ from ._target import (
 )
 
 __all__ = [
+    "RSSVD",
+    "SOFAR",
+    "SRRR",
     "OffsetTransfer",
     "ReducedRankRegression",
     "SourceMixture",
