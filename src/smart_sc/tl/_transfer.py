@@ -17,7 +17,15 @@ from .._modalities import (
     resolve_modalities,
     select_cells,
 )
-from ..baselines import ReducedRankRegression, TargetLasso, TargetOLS, TargetRidge
+from ..baselines import (
+    RSSVD,
+    SOFAR,
+    SRRR,
+    ReducedRankRegression,
+    TargetLasso,
+    TargetOLS,
+    TargetRidge,
+)
 from ..estimator import SMARTRegressor
 from ..pp._utils import jsonable
 from ..source import SourceModel, _package_version, as_source_model
@@ -33,6 +41,9 @@ _SOURCE_METHODS = {
     "ridge": TargetRidge,
     "lasso": TargetLasso,
     "rrr": ReducedRankRegression,
+    "srrr": SRRR,
+    "rssvd": RSSVD,
+    "sofar": SOFAR,
 }
 
 
