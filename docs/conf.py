@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "src"))
 _info = metadata("smart-sc")
 project = "smart_sc"
 author = _info.get("Author") or "smart_sc developers"
-copyright = f"{date.today().year}, {author}"  # noqa: A001 (Sphinx's name)
+copyright = f"{date.today().year}, {author}"
 release = version = _info["Version"]
 
 # -- The tutorials: notebooks kept in ../tutorials, copied beside the pages ------------
@@ -118,5 +118,6 @@ def _skip_metadata_routing(app, what, name, obj, skip, options):
 
 
 def setup(app):
+    """Register the two docstring hooks above."""
     app.connect("autodoc-process-docstring", _escape_type_underscores, priority=600)
     app.connect("autodoc-skip-member", _skip_metadata_routing)
