@@ -446,7 +446,7 @@ class SRRR(_RankedMixin, StatsLinearRegressor):
         Smallest grid value relative to ``lam_max``; ``None``: where half the
         rows pass their zero-fit test ``||(X^T Y)_i|| / n <= lam w_i``, or
         ``1e-3``, whichever is lower.
-    gamma : float, default=1.0
+    gamma : float, default=2.0
         Power of the adaptive weights (0: unweighted group lasso).
     cv : int, default=5
         Number of folds (shuffled :class:`~sklearn.model_selection.KFold`).
@@ -505,7 +505,7 @@ class SRRR(_RankedMixin, StatsLinearRegressor):
     """
 
     def __init__(self, rank=None, *, lam: float | None = None, n_lambdas: int = 20,
-                 lambda_min_ratio: float | None = None, gamma: float = 1.0, cv: int = 5,
+                 lambda_min_ratio: float | None = None, gamma: float = 2.0, cv: int = 5,
                  fit_intercept: bool = True, max_iter: int = 200, tol: float = 1e-6,
                  random_state=None):
         self.rank = rank
@@ -835,7 +835,7 @@ class RSSVD(_RankedMixin, StatsLinearRegressor):
         Smallest grid value relative to ``lam_max``; ``None``: where half the
         entries pass their zero-fit test ``|xy_ij| <= lam w_ij``, or ``1e-3``,
         whichever is lower.
-    gamma : float, default=1.0
+    gamma : float, default=2.0
         Power of the adaptive weights (0: plain lasso penalty).
     fit_intercept : bool, default=True
         Centre ``X`` and ``y`` on the training cells and fit an intercept.
@@ -892,7 +892,7 @@ class RSSVD(_RankedMixin, StatsLinearRegressor):
 
     def __init__(self, rank: int | None = None, *, lam: float | None = None,
                  n_lambdas: int = 20, lambda_min_ratio: float | None = None,
-                 gamma: float = 1.0, fit_intercept: bool = True, max_iter: int = 200,
+                 gamma: float = 2.0, fit_intercept: bool = True, max_iter: int = 200,
                  tol: float = 1e-6):
         self.rank = rank
         self.lam = lam
@@ -1276,7 +1276,7 @@ class SOFAR(_RankedMixin, StatsLinearRegressor):
         Smallest grid value relative to the largest (at which ``C = 0``);
         ``None``: where half the entries of ``U D`` and ``V D`` pass their
         zero-fit test at the pilot, or ``1e-3``, whichever is lower.
-    gamma : float, default=1.0
+    gamma : float, default=2.0
         Power of the adaptive weights.
     fit_intercept : bool, default=True
         Centre ``X`` and ``y`` on the training cells and fit an intercept.
@@ -1333,7 +1333,7 @@ class SOFAR(_RankedMixin, StatsLinearRegressor):
 
     def __init__(self, rank: int | None = None, *, lam: float | None = None,
                  penalty_ratios=(1.0, 1.0, 1.0), n_lambdas: int = 20,
-                 lambda_min_ratio: float | None = None, gamma: float = 1.0,
+                 lambda_min_ratio: float | None = None, gamma: float = 2.0,
                  fit_intercept: bool = True, max_iter: int = 500, tol: float = 1e-5):
         self.rank = rank
         self.lam = lam
