@@ -75,7 +75,7 @@ def _check_real(name: str, value, *, low: float, high: float = np.inf,
                          f"got {value!r}")
 
 
-def _check_path_params(est, *, max_iter_min: int = 1) -> None:
+def _check_path_params(est) -> None:
     """Parameters shared by the three estimators."""
     if est.lam is not None:
         check_nonnegative("lam", est.lam, allow_none=False)
@@ -86,7 +86,7 @@ def _check_path_params(est, *, max_iter_min: int = 1) -> None:
         _check_real("lambda_min_ratio", est.lambda_min_ratio, low=0.0, high=1.0,
                     open_low=True)
     _check_real("gamma", est.gamma, low=0.0)
-    check_positive_int("max_iter", est.max_iter, allow_none=False, minimum=max_iter_min)
+    check_positive_int("max_iter", est.max_iter, allow_none=False)
     _check_real("tol", est.tol, low=0.0, open_low=True)
 
 
@@ -328,8 +328,7 @@ def _held_out_sse(held_out: RawSums, train: SufficientStats, B: np.ndarray,
     :func:`~smart_sc._core.stats.validation_sse_per_target` summed over the
     responses, for a coefficient matrix given as ``B A^T`` (never formed).
     """
-    BtA = A.T @ A
-    fit = float(np.vdot(B.T @ held_out.sxx @ B, BtA))
+    fit = float(np.vdot(B.T @ held_out.sxx @ B, A.T @ A))
     cross = float(np.vdot(B, held_out.sxy @ A))
     sse = float(np.trace(held_out.syy)) - 2.0 * cross + fit
     if train.centered:
@@ -419,9 +418,10 @@ class SRRR(_RankedMixin, StatsLinearRegressor):
     Algorithm (the paper's): alternate the A-step, orthogonal Procrustes (``A =
     U V^T`` from the SVD ``Y^T X B = U S V^T``), and the B-step, the group
     lasso of ``Y A`` on ``X`` (block coordinate descent over rows, on the Gram
-    matrix ``X^T X``), until the objective settles. The penalties are traced
-    from ``lam_max`` (every row zero) down a log grid, each fit warm-started
-    from the previous one.
+    matrix ``X^T X``; a few sweeps per B-step while ``A`` still moves, to
+    convergence at the end), until the objective settles. The penalties are
+    traced from ``lam_max`` (every row zero) down a log grid, each fit
+    warm-started from the previous one.
 
     Tuning (as ``rrpack``'s ``cv.srrr``, here over the rank as well): ``lam``
     and the rank are chosen by K-fold cross-validation, minimising the held-out
@@ -443,9 +443,9 @@ class SRRR(_RankedMixin, StatsLinearRegressor):
     n_lambdas : int, default=20
         Grid size.
     lambda_min_ratio : float or None, default=None
-        Smallest grid value relative to ``lam_max``; ``None``: where half the
-        rows pass their zero-fit test ``||(X^T Y)_i|| / n <= lam w_i``, or
-        ``1e-3``, whichever is lower.
+        Smallest grid value relative to ``lam_max``; ``None``: a tenth of the
+        median level ``xx_ii ||c~_i|| / w_i`` at which the pilot's rows would be
+        zeroed (about half the rows active), or ``1e-3``, whichever is lower.
     gamma : float, default=2.0
         Power of the adaptive weights (0: unweighted group lasso).
     cv : int, default=5
@@ -818,7 +818,9 @@ class RSSVD(_RankedMixin, StatsLinearRegressor):
     ``lam_max`` (where every entry of the layer is zero), with ``SSE`` the
     layer's residual sum of squares on ``Y_k`` and ``df = |supp u| + |supp v|
     - 1``. Extraction stops at ``rank`` layers or at the first layer whose
-    chosen fit is empty.
+    chosen fit is empty. (``rrpack``'s ``rssvd`` goes on to refine the layers
+    by iterative exclusive extraction; this implementation stops at the
+    sequential fit.)
 
     Parameters
     ----------
@@ -1038,12 +1040,13 @@ def _procrustes_keeping(target: np.ndarray, V: np.ndarray, live: np.ndarray) -> 
     Columns of zero singular value do not enter the objective: they keep their
     direction as far as orthogonality to the new live columns allows.
     """
-    out = V.copy()
     live_cols = polar(target)
+    if live.all():
+        return live_cols
+    out = V.copy()
     out[:, live] = live_cols
-    if not live.all():
-        rest = V[:, ~live] - live_cols @ (live_cols.T @ V[:, ~live])
-        out[:, ~live] = np.linalg.qr(rest)[0]
+    rest = V[:, ~live] - live_cols @ (live_cols.T @ V[:, ~live])
+    out[:, ~live] = np.linalg.qr(rest)[0]
     return out
 
 
@@ -1066,20 +1069,20 @@ def _sofar_solve(stats: SufficientStats, pens, start: _SofarState, *, lipschitz:
     _set_rho(s, rho)
     # Residuals are relative to the iterate's size, but not below a millionth of
     # the start's: a vanishing model converges too.
-    floor = max(1e-6 * float(np.sqrt(np.sum(s.A**2) + np.sum(s.B**2))),
-                np.finfo(np.float64).tiny)
+    floor = max(1e-6 * math.sqrt(_sq(s.A) + _sq(s.B)), np.finfo(np.float64).tiny)
     for it in range(max_iter):
         s.n_iter = it + 1
         _sofar_svd_block(stats, s, pen_d, lipschitz)
         UD, VD = s.U * s.d, s.V * s.d
         A = _soft(UD + s.dual_a, pen_a / s.rho)
         B = _soft(VD + s.dual_b, pen_b / s.rho)
-        primal = float(np.sqrt(np.sum((UD - A) ** 2) + np.sum((VD - B) ** 2)))
-        dual = s.rho * float(np.sqrt(np.sum((A - s.A) ** 2) + np.sum((B - s.B) ** 2)))
-        s.dual_a += UD - A
-        s.dual_b += VD - B
+        gap_a, gap_b, step_a, step_b = UD - A, VD - B, A - s.A, B - s.B
+        primal = math.sqrt(_sq(gap_a) + _sq(gap_b))
+        dual = s.rho * math.sqrt(_sq(step_a) + _sq(step_b))
+        s.dual_a += gap_a
+        s.dual_b += gap_b
         s.A, s.B = A, B
-        size = max(float(np.sqrt(np.sum(UD**2) + np.sum(VD**2))), floor)
+        size = max(math.sqrt(_sq(UD) + _sq(VD)), floor)
         if primal <= tol * size and dual <= tol * s.rho * size:
             return s, True
         if s.rho < 1e6 * rho and (primal > 10.0 * dual or it >= 100):
@@ -1134,6 +1137,11 @@ def _prune_layers(stats: SufficientStats, s: _SofarState, pens) -> None:
         without[k] = False
         if objective(without) <= objective(keep):
             s.drop(k)
+
+
+def _sq(x: np.ndarray) -> float:
+    """Squared Frobenius norm."""
+    return float(np.vdot(x, x))
 
 
 def _set_rho(s: _SofarState, rho: float) -> None:
@@ -1243,15 +1251,20 @@ class SOFAR(_RankedMixin, StatsLinearRegressor):
     the GCV ridge fit reduced to rank ``r``). ``gamma = 0`` gives the paper's
     unweighted penalties. ``lam = 0`` is reduced-rank regression of rank ``r``.
 
-    Algorithm (the paper's ADMM on the orthogonality-constrained problem):
-    splitting ``A = U D`` and ``B = V D``, each iteration makes one pass over
-    ``U`` (a quadratic over the Stiefel manifold: Riemannian descent with polar
-    retraction), ``d`` (closed form) and ``V`` (orthogonal Procrustes), then
-    sets ``A`` and ``B`` by entrywise soft-thresholding and updates the scaled
-    duals, with residual balancing of the ADMM penalty. The estimate is ``C = A
-    D^-1 B^T``, built from the sparse copies: exactly sparse, and equal to ``U D
-    V^T`` up to the ADMM tolerance. The grid is solved in increasing order of
-    ``lam``, from the pilot, each fit warm-started from the previous one.
+    Algorithm: the paper's approach, an ADMM that splits the sparse factors
+    ``A = U D`` and ``B = V D`` from the orthogonality-constrained ``U, D, V``,
+    with our own steps. Each iteration makes one pass over ``U`` (a
+    majorise-minimise step on the Stiefel manifold, solved by a polar
+    decomposition), ``d`` (closed form) and ``V`` (orthogonal Procrustes, a
+    polar decomposition), then sets ``A`` and ``B`` by entrywise
+    soft-thresholding and updates the scaled duals. Two safeguards for this
+    nonconvex problem: the ADMM penalty grows when the primal residual lags
+    (and slowly after 100 iterations), and every 25 iterations a layer whose
+    removal does not raise the objective is dropped (a vanishing layer
+    otherwise makes the iterates cycle). The estimate is ``C = A D^-1 B^T``,
+    built from the sparse copies: exactly sparse, and equal to ``U D V^T`` up
+    to the ADMM tolerance. The grid is solved in increasing order of ``lam``,
+    from the pilot, each fit warm-started from the previous one.
 
     Tuning: ``lam`` minimises the BIC-type criterion ``log(SSE / nq) + log(nq)
     / (nq) * df`` over a log grid, with ``SSE`` the training residual sum of
@@ -1282,7 +1295,7 @@ class SOFAR(_RankedMixin, StatsLinearRegressor):
         Centre ``X`` and ``y`` on the training cells and fit an intercept.
     max_iter : int, default=500
         Maximum ADMM iterations per fit.
-    tol : float, default=1e-5
+    tol : float, default=1e-4
         Relative tolerance on the ADMM primal and dual residuals.
 
     Attributes
@@ -1327,14 +1340,18 @@ class SOFAR(_RankedMixin, StatsLinearRegressor):
     >>> U[:3, 0] = U[3:6, 1] = 3 ** -0.5; V[:2, 0] = V[2:4, 1] = 2 ** -0.5
     >>> Y = X @ (U @ np.diag([4.0, 2.0]) @ V.T) + 0.1 * rng.normal(size=(100, 6))
     >>> model = SOFAR(rank=2).fit(X, Y)
-    >>> model.rank_, np.flatnonzero(np.abs(model.coef_).sum(axis=0)).tolist()
-    (2, [0, 1, 2, 3, 4, 5])
+    >>> model.rank_, np.round(model.singular_values_, 1)
+    (2, array([4., 2.]))
+    >>> np.flatnonzero(np.abs(model.coef_).sum(axis=0)).tolist()  # genes used
+    [0, 1, 2, 3, 4, 5]
+    >>> np.flatnonzero(np.abs(model.coef_).sum(axis=1)).tolist()  # proteins predicted
+    [0, 1, 2, 3]
     """
 
     def __init__(self, rank: int | None = None, *, lam: float | None = None,
                  penalty_ratios=(1.0, 1.0, 1.0), n_lambdas: int = 20,
                  lambda_min_ratio: float | None = None, gamma: float = 2.0,
-                 fit_intercept: bool = True, max_iter: int = 500, tol: float = 1e-5):
+                 fit_intercept: bool = True, max_iter: int = 500, tol: float = 1e-4):
         self.rank = rank
         self.lam = lam
         self.penalty_ratios = penalty_ratios
