@@ -58,6 +58,10 @@ _MAX_SWEEPS = 1000
 #: Sweeps per B-step of SRRR while ``A`` is still moving.
 _INNER_SWEEPS = 3
 
+#: SRRR's cross-validation stops descending the grid after this many
+#: penalties without improvement of the pooled held-out error.
+_PATIENCE = 3
+
 
 # --------------------------------------------------------------------------- checks
 
@@ -337,29 +341,23 @@ def _held_out_sse(held_out: RawSums, train: SufficientStats, B: np.ndarray,
     return max(sse, 0.0)
 
 
-def _srrr_path(pilots: _Pilots, rank: int, lambdas: np.ndarray, gamma: float,
-               *, max_iter: int, tol: float, n_solve: int | None = None):
-    """SRRR along a decreasing grid of ``lambda``, warm-started, from ``B = 0``.
+def _srrr_fits(pilots: _Pilots, rank: int, lambdas: np.ndarray, gamma: float, *,
+               max_iter: int, tol: float):
+    """Yield SRRR fits ``(state, converged)`` down a decreasing grid, warm-started, from ``B = 0``.
 
     The adaptive weights ``||c~_i||^-gamma`` and the starting ``A`` come from the
     pilot rank-``rank`` fit ``c~`` (:class:`_Pilots`); ``A`` starts at its
-    leading response directions. Returns the fits (one :class:`_SRRRState` per
-    level) and the number of fits that hit a cap.
+    leading response directions.
     """
     stats = pilots.stats
-    n_solve = lambdas.size if n_solve is None else n_solve
     weights = _adaptive_weights(np.linalg.norm(pilots.fit(rank), axis=1), gamma)
-    B_ols = pilots.ols
     # Without penalty, start at reduced-rank regression's directions: its fixed point.
     A0 = pilots.directions(rank, exact=lambdas[0] == 0.0)
     state = _SRRRState(np.zeros((stats.n_features, rank)), A0)
-    fits, n_failed = [], 0
-    for k in range(n_solve):
-        state, ok = _srrr_solve(stats, lambdas[k] * weights, state, B_ols=B_ols,
+    for lam in lambdas:
+        state, ok = _srrr_solve(stats, lam * weights, state, B_ols=pilots.ols,
                                 max_iter=max_iter, tol=tol)
-        n_failed += int(not ok)
-        fits.append(state)
-    return fits, n_failed
+        yield state, ok
 
 
 def _srrr_grid(pilots: _Pilots, rank: int, est) -> np.ndarray:
@@ -428,7 +426,11 @@ class SRRR(_RankedMixin, StatsLinearRegressor):
     mean squared error pooled over folds. The folds' statistics come from one
     pass over the cells; each training set is the total minus one fold, with
     its own pilot fit and weights, and the grid of each rank is set on all
-    cells. Ties go to the smaller rank, then the larger penalty.
+    cells. For each rank the folds descend the grid together, and the descent
+    stops once the pooled held-out error has not improved for three
+    consecutive penalties (the denser fits below cost the most and would not
+    be chosen unless the error fell again). Ties go to the smaller rank, then
+    the larger penalty.
 
     Parameters
     ----------
@@ -473,8 +475,9 @@ class SRRR(_RankedMixin, StatsLinearRegressor):
         Predictors with a non-zero row in ``C``.
     cv_results_ : dict or None
         ``"ranks"`` (n_ranks,), ``"lambdas"`` and ``"mse"`` (n_ranks x
-        n_lambdas; held-out mean squared error per cell and response); ``None``
-        when nothing was tuned.
+        n_lambdas; held-out mean squared error per cell and response, ``inf``
+        past the point where the descent stopped); ``None`` when nothing was
+        tuned.
     n_iter_ : int
         Alternations of the final fit.
     n_features_in_ : int
@@ -523,18 +526,31 @@ class SRRR(_RankedMixin, StatsLinearRegressor):
         return tuple(range(max(1, rsc - 2), min(rsc + 2, cap) + 1))
 
     def _cross_validate(self, sums, full, center: bool, ranks, grids) -> tuple[np.ndarray, int]:
-        """Held-out MSE of every (rank, lambda), and the number of capped fits."""
-        sse = np.zeros((len(ranks), grids.shape[1]))
-        n_failed = 0
+        """Held-out MSE of every (rank, lambda), and the number of capped fits.
+
+        For each rank the folds descend the grid together; the descent stops
+        once the pooled held-out error has not improved for :data:`_PATIENCE`
+        consecutive penalties, and the penalties not reached get ``inf``.
+        """
+        folds = []
         for held_out in sums:
             train = (full - held_out).to_stats(center)
-            pilots = _Pilots(train, _pinv_factors(train))
-            for a, r in enumerate(ranks):
-                fits, failed = _srrr_path(pilots, r, grids[a], self.gamma,
-                                          max_iter=self.max_iter, tol=self.tol)
-                n_failed += failed
-                for k, fit in enumerate(fits):
+            folds.append((held_out, train, _Pilots(train, _pinv_factors(train))))
+        sse = np.full(grids.shape, np.inf)
+        n_failed = 0
+        for a, r in enumerate(ranks):
+            paths = [_srrr_fits(pilots, r, grids[a], self.gamma, max_iter=self.max_iter,
+                                tol=self.tol) for _, _, pilots in folds]
+            best, since = np.inf, 0
+            for k in range(grids.shape[1]):
+                sse[a, k] = 0.0
+                for (held_out, train, _), path in zip(folds, paths, strict=True):
+                    fit, ok = next(path)
+                    n_failed += int(not ok)
                     sse[a, k] += _held_out_sse(held_out, train, fit.B, fit.A)
+                best, since = (sse[a, k], 0) if sse[a, k] < best else (best, since + 1)
+                if since >= _PATIENCE:
+                    break
         return sse / (full.n * full.sxy.shape[1]), n_failed
 
     def fit(self, X, y):
@@ -587,11 +603,12 @@ class SRRR(_RankedMixin, StatsLinearRegressor):
             # First minimum in (rank ascending, lambda descending) order.
             best_rank, best_k = np.unravel_index(int(np.argmin(mse)), mse.shape)
             self.cv_results_ = {"ranks": np.asarray(ranks), "lambdas": grids, "mse": mse}
-        fits, failed = _srrr_path(pilots, ranks[best_rank], grids[best_rank], self.gamma,
-                                  max_iter=self.max_iter, tol=self.tol,
-                                  n_solve=int(best_k) + 1)
-        _warn_unconverged("SRRR", n_failed + failed, self.max_iter)
-        return self._finish(stats, fits[-1], float(grids[best_rank, best_k]))
+        # Down the grid to the chosen penalty, warm-started as in the CV.
+        fits = list(_srrr_fits(pilots, ranks[best_rank], grids[best_rank, :best_k + 1],
+                               self.gamma, max_iter=self.max_iter, tol=self.tol))
+        n_failed += sum(not ok for _, ok in fits)
+        _warn_unconverged("SRRR", n_failed, self.max_iter)
+        return self._finish(stats, fits[-1][0], float(grids[best_rank, best_k]))
 
     def _finish(self, stats: SufficientStats, fit: _SRRRState, lam: float):
         coef = fit.coef
