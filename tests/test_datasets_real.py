@@ -9,7 +9,6 @@ import logging
 import stat
 import sys
 import tarfile
-import time
 import warnings
 from pathlib import Path
 
@@ -132,12 +131,11 @@ def test_bmmc_calls_are_independent():
     assert bmmc_cite()["prot"].X.sum() == b["prot"].X.sum()
 
 
-def test_bmmc_loads_fast_and_quietly():
+def test_bmmc_loads_quietly():
+    # Its load time (0.2 s) is a speed figure: benchmarks/, not a timed test.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        start = time.perf_counter()
         bmmc_cite()
-        assert time.perf_counter() - start < 2.0
 
 
 def test_bmmc_file_is_small_and_in_the_package():
