@@ -168,9 +168,11 @@ def _timed_fit(estimator, X, Y) -> _Fit:
 
 def _source_estimator(method: str, params: dict, seed: int):
     params = dict(params.get(method, {}))
-    if method == "lasso":
+    estimator = _SOURCE_METHODS[method]
+    # Every source method that cross-validates is seeded by the split (lasso, SRRR).
+    if "random_state" in estimator().get_params():
         params.setdefault("random_state", seed)
-    return _SOURCE_METHODS[method](**params)
+    return estimator(**params)
 
 
 def _transfer_estimator(method: str, C0, seed: int, smart_params: dict):

@@ -304,8 +304,9 @@ def fit_source(
         Paired data, as for :func:`transfer`.
     modality_in, modality_out, mask_obs, layer_in, layer_out
         As for :func:`transfer`; ``mask_obs`` selects the source population.
-    method : {"ols", "ridge", "lasso", "rrr"}
-        Baseline estimator of :mod:`smart_sc.baselines`.
+    method : {"ols", "ridge", "lasso", "rrr", "srrr", "rssvd", "sofar"}
+        Estimator of :mod:`smart_sc.baselines`: the seven source models of the
+        SMART paper's Section 6.
     genes : str, sequence of str or None
         Genes to use (a boolean ``.var`` column or names); default all.
     population : str or None
