@@ -264,3 +264,9 @@ def test_structural_rank_has_one_rule_for_both_forms(small_sim):
         sim.X, sim.Y)
     assert tied.structural_rank_ == pair.structural_rank_ == (30, 20)
     np.testing.assert_array_equal(tied.coef_, pair.coef_)
+
+
+def test_a_zero_source_is_refused_with_the_reason(small_sim):
+    sim = small_sim
+    with pytest.raises(ValueError, match=r"source_coef is zero \(rank 0\)"):
+        SMARTRegressor(np.zeros_like(sim.source_coef), random_state=0).fit(sim.X, sim.Y)

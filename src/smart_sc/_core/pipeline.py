@@ -191,6 +191,9 @@ def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) 
     q = Y.shape[1]
     center = bool(s.fit_intercept)
     basis = SourceBasis.from_coef(C0, p, q)
+    if C0 is not None and basis.rank == 0:
+        raise ValueError("source_coef is zero (rank 0): it has no subspace to transfer; fit "
+                         "without a source (source_coef=None) or check the source model")
 
     # One pass over the cells: per-fold sums when anything is cross-validated.
     sums_per_fold = None
@@ -295,7 +298,7 @@ def _rank_candidates(pb: _Problem) -> tuple[list[int], RankSelection | None]:
     logger.info("rank %d selected by RSC (threshold %.3g)", sel.rank, sel.threshold)
     ranks = [sel.rank]
     if s.tuning == "fast" and pb.folds is not None:
-        ranks += [min(sel.rank + k, cap) for k in RANK_STEPS_ABOVE_RSC]
+        ranks += [max(1, min(sel.rank + k, cap)) for k in RANK_STEPS_ABOVE_RSC]
     return sorted(set(ranks)), sel
 
 
