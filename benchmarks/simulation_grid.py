@@ -114,6 +114,7 @@ def _make_estimator(method: str, sim, setting: dict, seed: int, n_jobs):
             structural_rank=setting["fit_structural_rank"],
             lam=None,
             alpha=0.0,
+            blend=False,  # the paper's known-rank estimator
             fit_intercept=False,
         )
     if method == "smart_dd":

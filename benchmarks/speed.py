@@ -143,7 +143,8 @@ def run_case(
 
 def known_rank(sim):
     return SMARTRegressor(
-        sim.source_coef, rank=5, structural_rank=10, lam=None, alpha=0.0, fit_intercept=False
+        sim.source_coef, rank=5, structural_rank=10, lam=None, alpha=0.0, blend=False,
+        fit_intercept=False,
     )
 
 
