@@ -256,14 +256,42 @@ def test_screened_genes_column_restricts_the_fit(mdata, source):
     keep = np.zeros(rna.n_vars, dtype=bool)
     keep[::3] = True
     rna.var["smart_screened"] = keep
-    smart_sc.tl.transfer(mdata, source, mask_obs=is_target, genes="smart_screened", **FIXED)
+    smart_sc.tl.transfer(mdata, source, mask_obs=is_target, mask_var="smart_screened", **FIXED)
     used = set(mdata.uns["smart"]["genes"])
     assert used == set(rna.var_names[keep])
     assert np.all(rna.varm["smart"].loc[rna.var_names[~keep]].to_numpy() == 0)
-    model = smart_sc.tl.fit_source(mdata, mask_obs=is_target, genes=list(rna.var_names[keep]))
-    assert set(model.genes) == used
+    by_names = smart_sc.tl.fit_source(mdata, mask_obs=is_target,
+                                      mask_var=list(rna.var_names[keep]))
+    assert set(by_names.genes) == used
+    # A boolean mask over .var, as scanpy's mask_var takes it, selects the same genes.
+    by_mask = smart_sc.tl.fit_source(mdata, mask_obs=is_target, mask_var=keep)
+    pd.testing.assert_frame_equal(by_mask.coef, by_names.coef)
     with pytest.raises(ValueError, match=r"not a column of \.var"):
-        smart_sc.tl.transfer(mdata, source, genes="absent")
+        smart_sc.tl.transfer(mdata, source, mask_var="absent")
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        smart_sc.tl.transfer(mdata, source, mask_var=keep[:3])
+
+
+def test_genes_is_a_deprecated_alias_of_mask_var(mdata, source):
+    _, is_target = _types(mdata)
+    rna = mdata["rna"]
+    rna.var["smart_screened"] = np.arange(rna.n_vars) % 2 == 0
+    new = smart_sc.tl.transfer(mdata, source, mask_obs=is_target, mask_var="smart_screened",
+                               copy=True, **FIXED)
+    with pytest.warns(FutureWarning, match="use mask_var=") as record:
+        old = smart_sc.tl.transfer(mdata, source, mask_obs=is_target, genes="smart_screened",
+                                   copy=True, **FIXED)
+    assert record[0].filename == __file__  # points at the user's call
+    pd.testing.assert_frame_equal(old["rna"].varm["smart"], new["rna"].varm["smart"])
+    pd.testing.assert_frame_equal(old["rna"].obsm["smart"], new["rna"].obsm["smart"])
+    with pytest.warns(FutureWarning, match="use mask_var="):
+        old_source = smart_sc.tl.fit_source(mdata, mask_obs=is_target, genes="smart_screened")
+    new_source = smart_sc.tl.fit_source(mdata, mask_obs=is_target, mask_var="smart_screened")
+    pd.testing.assert_frame_equal(old_source.coef, new_source.coef)
+    with pytest.raises(TypeError, match="mask_var only"):
+        smart_sc.tl.transfer(mdata, source, mask_var="smart_screened", genes="smart_screened")
+    with pytest.raises(TypeError, match="mask_var only"):
+        smart_sc.tl.fit_source(mdata, mask_var="smart_screened", genes="smart_screened")
 
 
 def test_small_target_warning_points_at_the_users_call(mdata, source):

@@ -7,6 +7,7 @@ are usable. It knows nothing of the estimator.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,8 @@ except ImportError:  # pragma: no cover
     MuData = ()  # type: ignore[assignment,misc]
 
 __all__ = ["PairedModalities", "check_finite", "gene_subset", "get_matrix",
-           "resolve_modalities", "select_cells"]
+           "modality_adata", "obsm_frame", "resolve_mask_var", "resolve_modalities",
+           "select_cells"]
 
 
 @dataclass
@@ -90,22 +92,36 @@ def resolve_modalities(data, modality_in: str, modality_out: str) -> PairedModal
         _check_unique(pd.Index(prot.obs_names), f"modality {modality_out!r} obs_names")
         return PairedModalities(data, rna, prot, None, modality_in, modality_out)
     if isinstance(data, AnnData):
-        if modality_out not in data.obsm:
-            raise ValueError(
-                f"an AnnData needs its proteins in .obsm[{modality_out!r}] (a DataFrame with "
-                f"protein names as columns); .obsm has {list(data.obsm)}"
-            )
-        frame = data.obsm[modality_out]
-        if not isinstance(frame, pd.DataFrame):
-            raise ValueError(
-                f".obsm[{modality_out!r}] must be a DataFrame whose columns are protein "
-                f"names, got {type(frame).__name__}"
-            )
+        frame = obsm_frame(data, modality_out, "proteins",
+                           " (an AnnData holds them there as a cells x proteins DataFrame)")
         _check_unique(pd.Index(data.var_names), "var_names")
         _check_unique(pd.Index(data.obs_names), "obs_names")
         _check_unique(pd.Index(frame.columns), f".obsm[{modality_out!r}] columns")
         return PairedModalities(data, data, None, modality_out, modality_in, modality_out)
     raise TypeError(f"expected a MuData or an AnnData, got {type(data).__name__}")
+
+
+def modality_adata(data, modality: str) -> AnnData:
+    """Return the AnnData of ``modality`` in a MuData, or ``data`` itself for an AnnData."""
+    if isinstance(data, MuData):
+        if modality not in data.mod:
+            raise ValueError(f"modality {modality!r} is not in the MuData; it has {list(data.mod)}")
+        return data.mod[modality]
+    if isinstance(data, AnnData):
+        return data
+    raise TypeError(f"expected a MuData or an AnnData, got {type(data).__name__}")
+
+
+def obsm_frame(adata: AnnData, key: str, what: str, hint: str = "") -> pd.DataFrame:
+    """``adata.obsm[key]``, which must be a cells x names DataFrame holding ``what``."""
+    if key not in adata.obsm:
+        raise ValueError(f"no {what} under .obsm[{key!r}]{hint}; .obsm has "
+                         f"{list(adata.obsm)}")
+    frame = adata.obsm[key]
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f".obsm[{key!r}] ({what}) must be a DataFrame with names as "
+                         f"columns, got {type(frame).__name__}")
+    return frame
 
 
 def get_matrix(adata: AnnData, layer: str | None, modality: str):
@@ -173,29 +189,53 @@ def select_cells(pair: PairedModalities, mask_obs) -> pd.Index:
     return chosen
 
 
-def gene_subset(rna: AnnData, genes) -> np.ndarray:
-    """Boolean mask over ``rna.var_names`` from ``genes``.
+def resolve_mask_var(mask_var, genes, *, stacklevel: int = 3):
+    """``mask_var``, or the deprecated ``genes`` alias (with a ``FutureWarning``).
 
-    ``genes`` is ``None`` (all genes), the name of a boolean ``.var`` column
-    (e.g. ``"smart_screened"`` from :func:`smart_sc.pp.screen_genes`), or gene
-    names.
+    ``stacklevel`` points the warning at the user's call: 3 when called from a
+    public function's body.
     """
     if genes is None:
+        return mask_var
+    if mask_var is not None:
+        raise TypeError("pass mask_var only: genes is its deprecated alias")
+    warnings.warn("genes= is deprecated and will be removed; use mask_var= (scanpy's "
+                  "name for a gene mask) instead", FutureWarning, stacklevel=stacklevel)
+    return genes
+
+
+def gene_subset(rna: AnnData, mask_var) -> np.ndarray:
+    """Boolean mask over ``rna.var_names`` from ``mask_var``, as scanpy reads it.
+
+    ``mask_var`` is ``None`` (all genes), the name of a boolean ``.var``
+    column (e.g. ``"smart_screened"`` from :func:`smart_sc.pp.screen_genes`),
+    a boolean array or Series over ``.var``, or gene names.
+    """
+    if mask_var is None:
         return np.ones(rna.n_vars, dtype=bool)
-    if isinstance(genes, str):
-        if genes not in rna.var.columns:
-            raise ValueError(f"genes {genes!r} is not a column of .var; it has "
+    if isinstance(mask_var, str):
+        if mask_var not in rna.var.columns:
+            raise ValueError(f"mask_var {mask_var!r} is not a column of .var; it has "
                              f"{list(rna.var.columns)[:10]}")
-        mask = rna.var[genes].to_numpy()
-        if mask.dtype != bool:
-            raise ValueError(f".var[{genes!r}] must be boolean, got {mask.dtype}")
-    else:
-        names = pd.Index(np.asarray(genes, dtype=str))
+        mask_var = rna.var[mask_var]
+    if isinstance(mask_var, pd.Series) and mask_var.dtype == bool:
+        mask_var = mask_var.reindex(rna.var_names)
+    values = np.asarray(mask_var)
+    if values.dtype == bool:
+        if values.shape != (rna.n_vars,):
+            raise ValueError(f"boolean mask_var has shape {values.shape}, expected "
+                             f"({rna.n_vars},) (one entry per gene of .var)")
+        mask = values
+    elif values.dtype.kind in "OUS":
+        names = pd.Index(values.astype(str).ravel())
         unknown = names.difference(pd.Index(rna.var_names))
         if len(unknown):
-            raise ValueError(f"{len(unknown)} of the genes asked for are not in the data, "
+            raise ValueError(f"{len(unknown)} of the genes in mask_var are not in the data, "
                              f"e.g. {list(unknown[:5])}")
         mask = np.asarray(pd.Index(rna.var_names).isin(names))
+    else:
+        raise ValueError("mask_var must be a boolean mask over .var, a boolean .var column "
+                         f"name or gene names, got values of dtype {values.dtype}")
     if not mask.any():
         raise ValueError("no genes selected")
     return mask

@@ -15,19 +15,11 @@ from matplotlib.axes import Axes
 from mudata import MuData
 from scipy.linalg import subspace_angles
 
-from .._modalities import resolve_modalities, select_cells
+from .._modalities import modality_adata, obsm_frame, resolve_modalities, select_cells
 from ..source import SourceModel
 from ..tl import to_model
 
-__all__ = [
-    "coef_heatmap",
-    "convergence",
-    "predicted_vs_observed",
-    "principal_angles",
-    "protein_scores",
-    "scores_from_uns",
-    "spectra",
-]
+# The public names are listed once, in smart_sc.pl.__all__.
 
 _SOURCE_COLOR = "tab:blue"
 _TARGET_COLOR = "tab:orange"
@@ -58,24 +50,11 @@ def _finish(fig, result, *, show: bool | None, save, ax_given: bool):
     return None if show is True else result
 
 
-def _fit_anndata(data, modality_in: str) -> AnnData:
-    """Return the AnnData holding a :func:`smart_sc.tl.transfer` fit."""
-    if isinstance(data, MuData):
-        if modality_in not in data.mod:
-            raise ValueError(
-                f"modality {modality_in!r} is not in the MuData; it has {list(data.mod)}"
-            )
-        return data.mod[modality_in]
-    if isinstance(data, AnnData):
-        return data
-    raise TypeError(f"expected a MuData or an AnnData, got {type(data).__name__}")
-
-
 def _fit_uns(data, key: str, modality_in: str) -> Mapping:
     """``.uns[key]`` of the container, else of the RNA modality."""
     if isinstance(data, MuData) and isinstance(data.uns.get(key), Mapping):
         return data.uns[key]
-    rna = _fit_anndata(data, modality_in)
+    rna = modality_adata(data, modality_in)
     info = rna.uns.get(key)
     if not isinstance(info, Mapping):
         raise ValueError(
@@ -213,15 +192,7 @@ def predicted_vs_observed(
     """
     pair = resolve_modalities(mdata, modality_in, modality_out)
     rna = pair.rna
-    if key not in rna.obsm:
-        raise ValueError(
-            f"no predictions stored under key {key!r} in .obsm of modality {modality_in!r}; "
-            f".obsm has {list(rna.obsm)}"
-        )
-    pred = rna.obsm[key]
-    if not isinstance(pred, pd.DataFrame):
-        raise ValueError(f".obsm[{key!r}] must be a cells x proteins DataFrame, got "
-                         f"{type(pred).__name__}")
+    pred = obsm_frame(rna, key, "predictions", f" of modality {modality_in!r}")
     if protein not in pred.columns:
         raise ValueError(f"protein {protein!r} has no predictions under key {key!r}; "
                          f"predicted proteins: {list(pred.columns)}")

@@ -17,23 +17,18 @@ except ImportError:  # pragma: no cover
     MuData = ()  # type: ignore[assignment,misc]
 
 from .._jsonable import jsonable
-from .._modalities import PairedModalities, check_finite, resolve_modalities, select_cells
+from .._modalities import (
+    PairedModalities,
+    check_finite,
+    modality_adata,
+    resolve_modalities,
+    select_cells,
+)
 
 logger = logging.getLogger("smart_sc")
 
 #: Key of the preprocessing record in a modality's ``.uns``.
 PREP_KEY = "smart_sc_preprocessing"
-
-
-def modality_adata(data, modality: str) -> AnnData:
-    """Return the AnnData of ``modality`` in a MuData, or ``data`` itself for an AnnData."""
-    if isinstance(data, MuData):
-        if modality not in data.mod:
-            raise ValueError(f"modality {modality!r} is not in the MuData; it has {list(data.mod)}")
-        return data.mod[modality]
-    if isinstance(data, AnnData):
-        return data
-    raise TypeError(f"expected a MuData or an AnnData, got {type(data).__name__}")
 
 
 def check_counts(M, what: str, hint: str) -> None:

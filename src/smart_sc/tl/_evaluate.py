@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from .._modalities import check_finite, resolve_modalities, select_cells
+from .._modalities import check_finite, obsm_frame, resolve_modalities, select_cells
 
 __all__ = ["evaluate", "per_protein_metrics"]
 
@@ -85,14 +85,8 @@ def evaluate(
     """
     pair = resolve_modalities(mdata, modality_in, modality_out)
     rna = pair.rna
-    if key not in rna.obsm:
-        raise ValueError(
-            f"no predictions under .obsm[{key!r}] of modality {modality_in!r}; run "
-            "tl.transfer first or pass the key of stored predictions"
-        )
-    pred = rna.obsm[key]
-    if not isinstance(pred, pd.DataFrame):
-        raise ValueError(f".obsm[{key!r}] must be a DataFrame with protein names as columns")
+    pred = obsm_frame(rna, key, "predictions",
+                      f" of modality {modality_in!r} (run tl.transfer first)")
     proteins = pd.Index(pred.columns)
     missing = proteins.difference(pair.protein_names)
     if len(missing):

@@ -7,27 +7,20 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
+from .. import baselines
+from .._jsonable import jsonable
 from .._modalities import (
     PairedModalities,
     check_finite,
     gene_subset,
     get_matrix,
+    modality_adata,
+    resolve_mask_var,
     resolve_modalities,
     select_cells,
 )
-from ..baselines import (
-    RSSVD,
-    SOFAR,
-    SRRR,
-    ReducedRankRegression,
-    TargetLasso,
-    TargetOLS,
-    TargetRidge,
-)
 from ..estimator import SMARTRegressor
-from ..pp._utils import jsonable
 from ..source import SourceModel, _package_version, as_source_model
 from ._evaluate import per_protein_metrics
 from ._tuning_record import tuning_record
@@ -37,13 +30,13 @@ __all__ = ["fit_source", "predict", "to_model", "transfer"]
 logger = logging.getLogger("smart_sc")
 
 _SOURCE_METHODS = {
-    "ols": TargetOLS,
-    "ridge": TargetRidge,
-    "lasso": TargetLasso,
-    "rrr": ReducedRankRegression,
-    "srrr": SRRR,
-    "rssvd": RSSVD,
-    "sofar": SOFAR,
+    "ols": baselines.TargetOLS,
+    "ridge": baselines.TargetRidge,
+    "lasso": baselines.TargetLasso,
+    "rrr": baselines.ReducedRankRegression,
+    "srrr": baselines.SRRR,
+    "rssvd": baselines.RSSVD,
+    "sofar": baselines.SOFAR,
 }
 
 
@@ -109,8 +102,54 @@ def _training_arrays(pair: PairedModalities, cells: pd.Index, layer_in, layer_ou
     return X_all, X, Y
 
 
-def _dense_rows(M) -> np.ndarray:
-    return M.toarray() if sp.issparse(M) else np.asarray(M, dtype=np.float64)
+def _by_name(names: pd.Index, mask: np.ndarray) -> np.ndarray:
+    """Positions where ``mask`` holds, ordered by name (the fit's canonical order)."""
+    idx = np.flatnonzero(mask)
+    return idx[np.argsort(names[idx].to_numpy(), kind="stable")]
+
+
+def _predict(estimator, X) -> np.ndarray:
+    """Predictions as a cells x proteins array, also for a single protein."""
+    return np.asarray(estimator.predict(X)).reshape(X.shape[0], -1)
+
+
+def _store_fit(pair: PairedModalities, key_added: str, gene_idx: np.ndarray,
+               prot_idx: np.ndarray, coef: np.ndarray, pred: np.ndarray) -> None:
+    """Write coefficients and predictions into the modalities (data order)."""
+    rna = pair.rna
+    used_prot = pair.protein_names[prot_idx]
+    coef_full = np.zeros((rna.n_vars, len(prot_idx)))
+    coef_full[gene_idx] = coef
+    rna.varm[key_added] = pd.DataFrame(coef_full, index=rna.var_names, columns=used_prot)
+    rna.obsm[key_added] = pd.DataFrame(pred, index=rna.obs_names, columns=used_prot)
+    if pair.prot is not None:
+        prot = pair.prot
+        layer = np.full(prot.shape, np.nan)
+        rows = rna.obs_names.get_indexer(prot.obs_names)
+        have = rows >= 0
+        layer[np.ix_(np.flatnonzero(have), prot_idx)] = pred[rows[have]]
+        prot.layers[key_added] = layer
+
+
+def _fit_record(estimator, *, params: dict, genes, proteins, intercept, metrics: dict,
+                alignment, model: SourceModel) -> dict:
+    """Build the ``.uns`` record of a fit: parameters, choices, scores and provenance."""
+    return {
+        "params": {**params, "smart_sc_version": _package_version()},
+        "genes": list(genes),
+        "proteins": list(proteins),
+        "rank": int(estimator.rank_),
+        "structural_rank": list(estimator.structural_rank_),
+        "lam": float(estimator.lam_),
+        "alpha": float(estimator.alpha_),
+        "converged": bool(estimator.converged_),
+        "n_iter": int(estimator.n_iter_),
+        "intercept": np.asarray(intercept).tolist(),
+        "metrics": {name: values.tolist() for name, values in metrics.items()},
+        "alignment": alignment.summary(),
+        "provenance": dict(model.provenance),
+        **tuning_record(estimator),
+    }
 
 
 def transfer(
@@ -120,10 +159,11 @@ def transfer(
     modality_in: str = "rna",
     modality_out: str = "prot",
     mask_obs=None,
-    genes=None,
+    mask_var=None,
     layer_in: str | None = None,
     layer_out: str | None = None,
     key_added: str = "smart",
+    genes=None,
     copy: bool = False,
     **estimator_params,
 ):
@@ -149,14 +189,18 @@ def transfer(
         Training cells: a boolean mask over ``mdata.obs_names``, obs names, or
         the name of a boolean ``.obs`` column. Default: all cells with both
         modalities.
-    genes : str, sequence of str or None
-        Genes to use: a boolean ``.var`` column of ``modality_in`` (e.g.
-        ``"smart_screened"`` from :func:`smart_sc.pp.screen_genes`) or gene
-        names. Default: every gene the source model also has.
+    mask_var : str, array of bool, sequence of str or None
+        Genes to use, as scanpy's ``mask_var``: the name of a boolean ``.var``
+        column of ``modality_in`` (e.g. ``"smart_screened"`` from
+        :func:`smart_sc.pp.screen_genes`), a boolean mask over its ``.var``, or
+        gene names. Default: every gene the source model also has.
     layer_in, layer_out : str or None
         Layers to read instead of ``.X``.
     key_added : str
         Key under which results are stored.
+    genes
+        Deprecated alias of ``mask_var`` (a ``FutureWarning``); passing both
+        is a ``TypeError``.
     copy : bool
         Work on a copy and return it.
     **estimator_params
@@ -197,88 +241,48 @@ def transfer(
     >>> mdata["rna"].obsm["smart"].shape[0] == mdata["rna"].n_obs
     True
     """
+    mask_var = resolve_mask_var(mask_var, genes)
     if copy:
         mdata = mdata.copy()
     pair = resolve_modalities(mdata, modality_in, modality_out)
     model = _as_source_model(source_model, pair.protein_names)
-    genes_arg, genes = genes, pd.Index(pair.rna.var_names)
-    proteins = pair.protein_names
+    genes, proteins = pd.Index(pair.rna.var_names), pair.protein_names
     alignment = model.aligned(genes, proteins)
-    use = gene_subset(pair.rna, genes_arg) & alignment.gene_mask
+    use = gene_subset(pair.rna, mask_var) & alignment.gene_mask
     _check_overlap(model, alignment, int(use.sum()))
     # Fit in a canonical order (names sorted). The penalty lives in a basis of
     # the source's singular complement that is only defined up to rotation
     # (LAPACK's completion), and that completion follows the row order; sorting
     # makes the result depend on names only, never on how the data are ordered.
-    gene_idx = np.flatnonzero(use)
-    gene_idx = gene_idx[np.argsort(genes[gene_idx].to_numpy(), kind="stable")]
-    prot_idx = np.flatnonzero(alignment.protein_mask)
-    prot_idx = prot_idx[np.argsort(proteins[prot_idx].to_numpy(), kind="stable")]
-    used_genes, used_prot = genes[gene_idx], proteins[prot_idx]
-
+    gene_idx = _by_name(genes, use)
+    prot_idx = _by_name(proteins, alignment.protein_mask)
     cells = select_cells(pair, mask_obs)
     X_all, X, Y = _training_arrays(pair, cells, layer_in, layer_out)
     X, Y = X[:, gene_idx], Y[:, prot_idx]
-    C0 = alignment.coef[np.ix_(gene_idx, prot_idx)]
-    estimator = SMARTRegressor(C0.T, **estimator_params)
-    estimator.fit(X, Y)
+    estimator = SMARTRegressor(alignment.coef[np.ix_(gene_idx, prot_idx)].T,
+                               **estimator_params).fit(X, Y)
 
     # Everything below only writes; the fit has succeeded.
     X_used = X_all[:, gene_idx]
     check_finite(X_used, f"modality {modality_in!r} (cells to predict)")
     # Back from the canonical order to the modalities' own order.
     back = np.argsort(prot_idx, kind="stable")
-    used_prot = proteins[prot_idx[back]]
-    used_genes = genes[np.sort(gene_idx)]
-    pred = np.asarray(estimator.predict(X_used)).reshape(X_used.shape[0], -1)[:, back]
-    coef_pq = np.atleast_2d(estimator.coef_).reshape(-1, X.shape[1]).T[:, back]
-    intercept = np.atleast_1d(estimator.intercept_)[back]
-    coef_full = np.zeros((len(genes), len(used_prot)))
-    coef_full[gene_idx] = coef_pq
-    prot_idx = prot_idx[back]
-    rna = pair.rna
-    rna.varm[key_added] = pd.DataFrame(coef_full, index=rna.var_names, columns=used_prot)
-    rna.obsm[key_added] = pd.DataFrame(pred, index=rna.obs_names, columns=used_prot)
-    if pair.prot is not None:
-        prot = pair.prot
-        layer = np.full(prot.shape, np.nan)
-        rows = rna.obs_names.get_indexer(prot.obs_names)
-        have = rows >= 0
-        layer[np.ix_(np.flatnonzero(have), prot_idx)] = pred[rows[have]]
-        prot.layers[key_added] = layer
-
-    train_pred = np.asarray(estimator.predict(X)).reshape(X.shape[0], -1)[:, back]
-    Y = Y[:, back]
-    uns = {
-        "params": {
-            "modality_in": modality_in,
-            "modality_out": modality_out,
-            "layer_in": layer_in,
-            "layer_out": layer_out,
-            "n_train_cells": len(cells),
-            "estimator_params": jsonable(estimator_params),
-            "smart_sc_version": _package_version(),
-        },
-        "genes": list(used_genes),
-        "proteins": list(used_prot),
-        "rank": int(estimator.rank_),
-        "structural_rank": list(estimator.structural_rank_),
-        "lam": float(estimator.lam_),
-        "alpha": float(estimator.alpha_),
-        "converged": bool(estimator.converged_),
-        "n_iter": int(estimator.n_iter_),
-        "intercept": intercept.tolist(),
-        "metrics": {name: values.tolist()
-                    for name, values in per_protein_metrics(Y, train_pred).items()},
-        "alignment": alignment.summary(),
-        "provenance": dict(model.provenance),
-        **tuning_record(estimator),
-    }
+    coef = np.atleast_2d(estimator.coef_).reshape(-1, X.shape[1]).T[:, back]
+    _store_fit(pair, key_added, gene_idx, prot_idx[back], coef,
+               _predict(estimator, X_used)[:, back])
+    params = {"modality_in": modality_in, "modality_out": modality_out,
+              "layer_in": layer_in, "layer_out": layer_out, "n_train_cells": len(cells),
+              "estimator_params": jsonable(estimator_params)}
     # Once, in the object the user passed (the MuData, or the AnnData itself):
     # the record concerns both modalities.
-    mdata.uns[key_added] = uns
+    mdata.uns[key_added] = uns = _fit_record(
+        estimator, params=params, genes=genes[np.sort(gene_idx)],
+        proteins=proteins[np.sort(prot_idx)],
+        intercept=np.atleast_1d(estimator.intercept_)[back],
+        metrics=per_protein_metrics(Y[:, back], _predict(estimator, X)[:, back]),
+        alignment=alignment, model=model)
     logger.info("SMART on %d cells, %d genes, %d proteins: rank %d, structural ranks %s",
-                len(cells), len(used_genes), len(used_prot), uns["rank"],
+                len(cells), len(uns["genes"]), len(uns["proteins"]), uns["rank"],
                 tuple(uns["structural_rank"]))
     return mdata if copy else None
 
@@ -290,10 +294,11 @@ def fit_source(
     modality_out: str = "prot",
     mask_obs=None,
     method: str = "ridge",
-    genes=None,
+    mask_var=None,
     layer_in: str | None = None,
     layer_out: str | None = None,
     population: str | None = None,
+    genes=None,
     **params,
 ) -> SourceModel:
     """Fit a source model (RNA to proteins) on chosen cells.
@@ -307,10 +312,14 @@ def fit_source(
     method : {"ols", "ridge", "lasso", "rrr", "srrr", "rssvd", "sofar"}
         Estimator of :mod:`smart_sc.baselines`: the seven source models of the
         SMART paper's Section 6.
-    genes : str, sequence of str or None
-        Genes to use (a boolean ``.var`` column or names); default all.
+    mask_var : str, array of bool, sequence of str or None
+        Genes to use, as for :func:`transfer` (a boolean ``.var`` column name,
+        a boolean mask over ``.var`` or gene names); default all.
     population : str or None
         Description of the cells, recorded in the provenance.
+    genes
+        Deprecated alias of ``mask_var`` (a ``FutureWarning``); passing both
+        is a ``TypeError``.
     **params
         Passed to the estimator.
 
@@ -333,11 +342,12 @@ def fit_source(
     >>> source.provenance["population"], source.provenance["n_cells"] == int(is_nk.sum())
     ('NK', True)
     """
+    mask_var = resolve_mask_var(mask_var, genes)
     if method not in _SOURCE_METHODS:
         raise ValueError(f"method must be one of {sorted(_SOURCE_METHODS)}, got {method!r}")
     pair = resolve_modalities(mdata, modality_in, modality_out)
     cells = select_cells(pair, mask_obs)
-    use = gene_subset(pair.rna, genes)
+    use = gene_subset(pair.rna, mask_var)
     _, X, Y = _training_arrays(pair, cells, layer_in, layer_out)
     est = _SOURCE_METHODS[method](**params).fit(X[:, np.flatnonzero(use)], Y)
     coef = np.atleast_2d(est.coef_).T
@@ -390,10 +400,7 @@ def to_model(mdata, key: str = "smart", modality_in: str = "rna") -> SourceModel
     >>> model.provenance["estimator"], model.coef.shape[1] == mdata["prot"].n_vars
     ('SMARTRegressor', True)
     """
-    if hasattr(mdata, "mod") and modality_in not in mdata.mod:
-        raise ValueError(f"modality {modality_in!r} is not in the MuData; it has "
-                         f"{list(mdata.mod)}")
-    rna = mdata.mod[modality_in] if hasattr(mdata, "mod") else mdata
+    rna = modality_adata(mdata, modality_in)
     if key not in rna.varm or key not in mdata.uns:
         raise ValueError(f"no SMART fit stored under key {key!r} (.uns of the object and "
                          f".varm of modality {modality_in!r})")
