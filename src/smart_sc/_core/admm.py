@@ -31,6 +31,7 @@ from .stiefel import minimize_quadratic, polar, riemannian_gradient
 __all__ = [
     "AdmmResult",
     "AdmmState",
+    "LowRankGram",
     "RotatedProblem",
     "SourceBasis",
     "constrained_state",
@@ -86,11 +87,60 @@ class SourceBasis:
         return cls(U0, V0t.T, s, rank)
 
 
+class LowRankGram:
+    """A positive semi-definite ``p x p`` matrix held as ``G G^T`` (``G`` is ``p x m``).
+
+    When the design has rank ``m`` well below ``p`` (fewer cells than genes),
+    a product with ``G G^T`` costs ``2 p m`` per column against ``p^2`` for the
+    dense matrix, and ``G`` fits in cache where the dense matrix does not. The
+    products are the same up to round-off: only eigenvalues below the design's
+    rank tolerance are dropped, and those are round-off themselves.
+    """
+
+    def __init__(self, G: np.ndarray):
+        self.G = np.ascontiguousarray(G)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.G.shape[0], self.G.shape[0])
+
+    @property
+    def size(self) -> int:
+        return self.G.shape[0] ** 2
+
+    def __matmul__(self, X: np.ndarray) -> np.ndarray:
+        return self.G @ (self.G.T @ X)
+
+    def leading_block(self, k: int) -> np.ndarray:
+        """The dense leading ``k x k`` block."""
+        Gk = self.G[:k]
+        return Gk @ Gk.T
+
+
+def leading_block(A, k: int) -> np.ndarray:
+    """The leading ``k x k`` block of a dense matrix or a :class:`LowRankGram`."""
+    return A.leading_block(k) if isinstance(A, LowRankGram) else A[:k, :k]
+
+
+def rotated_gram(stats: SufficientStats, basis: SourceBasis):
+    """``U0^T S_xx U0``: dense, or as a :class:`LowRankGram` when the design's rank is low.
+
+    The factor comes from the eigendecomposition of ``S_xx`` that every fit
+    computes anyway (:attr:`SufficientStats.xx_spectrum`), so choosing it costs
+    nothing; rotating it costs ``p^2 m`` instead of ``2 p^3``.
+    """
+    evals, evecs = stats.xx_spectrum
+    if 2 * evals.size < stats.n_features:
+        return LowRankGram(basis.U0.T @ (evecs * np.sqrt(evals)))
+    A = basis.U0.T @ stats.xx @ basis.U0
+    return 0.5 * (A + A.T)
+
+
 @dataclass(frozen=True)
 class RotatedProblem:
     """Statistics in the source bases plus the fixed tuning parameters."""
 
-    A: np.ndarray  # U0^T S_xx U0
+    A: np.ndarray | LowRankGram  # U0^T S_xx U0
     M: np.ndarray  # U0^T S_xy V0
     yy_trace: float
     a_max: float  # largest eigenvalue of A (step-size scale)
@@ -104,11 +154,10 @@ class RotatedProblem:
     def from_stats(cls, stats: SufficientStats, basis: SourceBasis, r_u: int, r_v: int,
                    **params) -> RotatedProblem:
         """Rotate ``stats`` into ``basis``; ``params`` are ``lam_u, lam_v, alpha``."""
-        A = basis.U0.T @ stats.xx @ basis.U0
-        A = 0.5 * (A + A.T)
+        A = rotated_gram(stats, basis)
         M = basis.U0.T @ stats.xy @ basis.V0
         # U0 is orthogonal, so A has the eigenvalues of S_xx (computed once per stats).
-        a_max = float(stats.xx_eigh[0][-1]) if A.size else 0.0
+        a_max = float(stats.xx_spectrum[0].max(initial=0.0))
         return cls(A=A, M=M, yy_trace=float(np.trace(stats.yy)), a_max=max(a_max, 0.0),
                    r_u=int(r_u), r_v=int(r_v), **params)
 
@@ -197,7 +246,7 @@ def constrained_state(problem: RotatedProblem, r: int) -> AdmmState | None:
     r_u, r_v = problem.r_u, problem.r_v
     if r > min(r_u, r_v) or (r_u, r_v) == (problem.p, problem.q):
         return None
-    K = problem.A[:r_u, :r_u] + problem.alpha * np.eye(r_u)
+    K = leading_block(problem.A, r_u) + problem.alpha * np.eye(r_u)
     evals, evecs = np.linalg.eigh(0.5 * (K + K.T))
     keep = evals > max(evals.max(initial=0.0), 0.0) * r_u * np.finfo(np.float64).eps
     inv_sqrt = (evecs[:, keep] / np.sqrt(evals[keep])) @ evecs[:, keep].T

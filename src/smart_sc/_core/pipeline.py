@@ -30,6 +30,7 @@ from .admm import RotatedProblem, SourceBasis, initial_state
 from .blend import BlendResult, choose_blend, residual_gram
 from .rank import RankSelection, is_design_ill_posed, select_rank_rsc
 from .ridge import DEFAULT_RIDGE_ALPHAS, RidgePath, ridge_gcv
+from .spectrum import cells_are_cheaper, with_cell_spectrum
 from .stats import SufficientStats, compute_sums, fold_sums, kfold_labels, total
 from .tuning import (
     CV_LAMBDAS,
@@ -212,13 +213,16 @@ def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) 
     else:
         raw = compute_sums(X, Y, np.zeros(p), np.zeros(q))
     stats = raw.to_stats(center)
+    if cells_are_cheaper(X):
+        stats = with_cell_spectrum(stats, X)
 
     # The solver multiplies small matrices thousands of times; threaded BLAS
     # spends more on thread hand-offs than on the products (fits were seen to
     # jump between two speeds 100x apart). The one-pass statistics above keep
     # the threads; everything after runs on one (joblib workers likewise).
     with threadpool_limits(limits=1, user_api="blas"):
-        folds = (make_folds(sums_per_fold, basis, center=center, ridge_alphas=s.ridge_alphas)
+        folds = (make_folds(sums_per_fold, basis, center=center, ridge_alphas=s.ridge_alphas,
+                            cells=X, labels=labels)
                  if sums_per_fold is not None else None)
         ridge = ridge_gcv(stats, s.ridge_alphas)
         extra = (_repeated_folds(X, Y, basis, s) if folds is not None and s.blend
@@ -240,7 +244,7 @@ def _repeated_folds(X, Y, basis: SourceBasis, s: SmartSettings) -> list[list[Fol
         labels = kfold_labels(X.shape[0], s.cv, int(seed))
         sums = fold_sums(X, Y, labels, s.cv, center=bool(s.fit_intercept))
         out.append(make_folds(sums, basis, center=bool(s.fit_intercept),
-                              ridge_alphas=s.ridge_alphas))
+                              ridge_alphas=s.ridge_alphas, cells=X, labels=labels))
     return out
 
 

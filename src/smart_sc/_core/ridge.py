@@ -55,7 +55,9 @@ def ridge_gcv(stats: SufficientStats, alphas=DEFAULT_RIDGE_ALPHAS) -> RidgePath:
     if alphas.size == 0 or np.any(alphas <= 0) or not np.all(np.isfinite(alphas)):
         raise ValueError(f"ridge penalties must be positive and finite, got {alphas}")
     n = stats.n
-    evals, evecs = stats.xx_eigh  # per-cell eigenvalues
+    # Null directions of the design carry no signal (xy has no component there),
+    # so the eigenpairs above the rank tolerance give the same fits.
+    evals, evecs = stats.xx_spectrum  # per-cell eigenvalues
     z = evecs.T @ stats.xy  # (p, q)
     z2 = z * z
     yy = np.diag(stats.yy)
@@ -90,6 +92,6 @@ def ridge_gcv(stats: SufficientStats, alphas=DEFAULT_RIDGE_ALPHAS) -> RidgePath:
 def ridge_coef(stats: SufficientStats, alpha) -> np.ndarray:
     """Ridge coefficients for a penalty per response (scikit-learn units)."""
     alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (stats.n_targets,))
-    evals, evecs = stats.xx_eigh
+    evals, evecs = stats.xx_spectrum
     z = evecs.T @ stats.xy
     return evecs @ (z / (evals[:, None] + alpha[None, :] / stats.n))

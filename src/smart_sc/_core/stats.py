@@ -15,7 +15,7 @@ the same values give bit-identical statistics and hence identical fits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, singledispatch
 
 import numpy as np
@@ -28,6 +28,7 @@ __all__ = [
     "compute_sums",
     "fold_sums",
     "kfold_labels",
+    "rank_tolerance",
     "validation_sse",
     "validation_sse_per_target",
 ]
@@ -102,6 +103,15 @@ class RawSums:
                                centered=center)
 
 
+def rank_tolerance(top_eigenvalue: float, p: int) -> float:
+    """Eigenvalues of a ``p x p`` Gram matrix at or below this are round-off.
+
+    LAPACK's usual relative tolerance, ``p eps`` times the largest eigenvalue;
+    the one rule for the numerical rank of a design everywhere in smart_sc.
+    """
+    return max(float(top_eigenvalue), 0.0) * p * np.finfo(np.float64).eps
+
+
 @dataclass(frozen=True)
 class SufficientStats:
     """Second moments per cell of one training set.
@@ -120,24 +130,35 @@ class SufficientStats:
     centered: bool
 
     @cached_property
-    def xx_eigh(self) -> tuple[np.ndarray, np.ndarray]:
-        """Eigenvalues (ascending, round-off negatives clipped) and eigenvectors of ``xx``.
+    def xx_spectrum(self) -> tuple[np.ndarray, np.ndarray]:
+        """The design's eigenpairs above its rank tolerance: ``(values, vectors)``.
 
-        Computed once and shared by everything that needs the spectrum of the
-        design: its numerical rank, ridge GCV, RSC's projection, the step-size
-        bound of the solver.
+        Eigenvalues ascending, eigenvectors ``p x m`` with ``m`` the numerical
+        rank (:attr:`design_rank`): what ridge GCV, RSC's projection, the
+        step-size bound and the low-rank products of the solver need. The
+        eigenvalues below the tolerance are round-off and carry nothing any of
+        them uses. Computed once per set of statistics, from ``xx`` (``p^3``)
+        unless :meth:`with_spectrum` supplied it from the cells (``n^2 p``,
+        far cheaper with fewer cells than genes).
         """
         evals, evecs = np.linalg.eigh(self.xx)
-        return np.maximum(evals, 0.0), evecs
+        keep = evals > rank_tolerance(evals.max(initial=0.0), self.n_features)
+        return evals[keep], evecs[:, keep]
+
+    def with_spectrum(self, evals: np.ndarray, evecs: np.ndarray) -> SufficientStats:
+        """These statistics with :attr:`xx_spectrum` given (e.g. from the cells' SVD)."""
+        keep = evals > rank_tolerance(evals.max(initial=0.0), self.n_features)
+        order = np.argsort(evals[keep], kind="stable")
+        out = replace(self)
+        # cached_property stores its value in the instance dict; seeding it
+        # there is how the cache is meant to be filled from outside.
+        out.__dict__["xx_spectrum"] = (evals[keep][order], evecs[:, keep][:, order])
+        return out
 
     @property
     def design_rank(self) -> int:
-        """Numerical rank of ``xx``, with LAPACK's usual relative tolerance ``p eps``."""
-        evals = self.xx_eigh[0]
-        top = evals[-1] if evals.size else 0.0
-        if top == 0.0:
-            return 0
-        return int(np.sum(evals > top * evals.size * np.finfo(np.float64).eps))
+        """Numerical rank of ``xx``: eigenvalues above :func:`rank_tolerance`."""
+        return int(self.xx_spectrum[0].size)
 
     @property
     def n_features(self) -> int:

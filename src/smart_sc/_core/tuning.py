@@ -30,6 +30,7 @@ from .admm import (
     solve_admm,
 )
 from .ridge import ridge_gcv
+from .spectrum import cells_are_cheaper, with_cell_spectrum
 from .stats import RawSums, validation_sse
 
 __all__ = [
@@ -251,14 +252,21 @@ def cv_error(
 
 
 def make_folds(fold_sums: Sequence[RawSums], basis: SourceBasis, *, center: bool,
-               ridge_alphas) -> list[FoldData]:
-    """Training statistics, rotated problem and ridge start for every fold."""
+               ridge_alphas, cells=None, labels: np.ndarray | None = None) -> list[FoldData]:
+    """Training statistics, rotated problem and ridge start for every fold.
+
+    With the ``cells`` (``X``) and their fold ``labels``, each training set's
+    spectrum comes from its cells where that is cheaper (:mod:`.spectrum`).
+    """
     from .stats import total
 
     tot = total(list(fold_sums))
+    use_cells = cells is not None and labels is not None and cells_are_cheaper(cells)
     folds = []
-    for held in fold_sums:
+    for k, held in enumerate(fold_sums):
         train = (tot - held).to_stats(center)
+        if use_cells:
+            train = with_cell_spectrum(train, cells, np.flatnonzero(labels != k))
         base = RotatedProblem.from_stats(train, basis, 0, 0)
         folds.append(FoldData(base=base, init_coef=ridge_gcv(train, ridge_alphas).coef,
                               held_out=held, train_stats=train, n_train=train.n))
