@@ -387,17 +387,16 @@ def to_model(mdata, key: str = "smart", modality_in: str = "rna") -> SourceModel
 
     Examples
     --------
-    >>> import scanpy as sc, muon as mu
     >>> import smart_sc
     >>> mdata = smart_sc.datasets.toy_citeseq(random_state=0)
-    >>> sc.pp.normalize_total(mdata["rna"], target_sum=1e4); sc.pp.log1p(mdata["rna"])
-    >>> sc.pp.scale(mdata["rna"]); mu.prot.pp.clr(mdata["prot"])
     >>> is_nk = (mdata.obs["cell_type"] == "NK").to_numpy()
-    >>> source = smart_sc.tl.fit_source(mdata, mask_obs=is_nk)
-    >>> smart_sc.tl.transfer(mdata, source, mask_obs=~is_nk, rank=3, structural_rank=6,
-    ...                      random_state=0)
+    >>> smart_sc.pp.prepare_citeseq(mdata, source_mask=is_nk, target_mask=~is_nk,
+    ...                             n_top_genes=200, top_k=40)
+    >>> source = smart_sc.tl.fit_source(mdata, mask_obs=is_nk, mask_var="smart_screened")
+    >>> smart_sc.tl.transfer(mdata, source, mask_obs=~is_nk, mask_var="smart_screened",
+    ...                      rank=3, structural_rank=6, random_state=0)
     >>> model = smart_sc.tl.to_model(mdata)
-    >>> model.provenance["estimator"], model.coef.shape[1] == mdata["prot"].n_vars
+    >>> model.provenance["estimator"], list(model.genes) == mdata.uns["smart"]["genes"]
     ('SMARTRegressor', True)
     """
     rna = modality_adata(mdata, modality_in)
