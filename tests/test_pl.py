@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+import scanpy as sc
 from scipy.linalg import subspace_angles
 
 import smart_sc
@@ -99,11 +100,73 @@ def test_save_writes_png(fitted, tmp_path):
     assert len(data) > 100 and data[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+_SETTINGS = ("figdir", "file_format_figs", "plot_suffix", "autosave", "autoshow")
+
+
+@pytest.fixture
+def settings():
+    """scanpy's settings, restored afterwards (monkeypatch cannot undo its properties)."""
+    before = {name: getattr(sc.settings, name) for name in _SETTINGS}
+    yield sc.settings
+    for name, value in before.items():
+        setattr(sc.settings, name, value)
+
+
+@pytest.fixture
+def figdir(tmp_path, settings):
+    """scanpy's figure directory, in a fresh temporary folder."""
+    settings.figdir = tmp_path / "figures"
+    settings.file_format_figs = "png"
+    settings.plot_suffix = ""
+    return tmp_path / "figures"
+
+
+def test_save_true_writes_under_scanpys_figdir(fitted, figdir):
+    mdata, _ = fitted
+    protein = next(iter(mdata["rna"].obsm["smart"].columns))
+    ax = pl.predicted_vs_observed(mdata, protein, show=False, save=True)
+    assert ax is not None
+    assert sorted(p.name for p in figdir.iterdir()) == ["predicted_vs_observed.png"]
+    assert (figdir / "predicted_vs_observed.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_save_string_is_a_suffix_whose_ending_picks_the_format(figdir):
+    scores = pd.DataFrame({"SMART": [0.8, 0.6]}, index=["CD3", "CD4"])
+    pl.protein_scores(scores, show=False, save="_cd.pdf")
+    pl.protein_scores(scores, show=False, save="_again")
+    written = sorted(p.name for p in figdir.iterdir())
+    assert written == ["protein_scores_again.png", "protein_scores_cd.pdf"]
+    assert (figdir / "protein_scores_cd.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def test_nothing_is_written_by_default(figdir, settings):
+    settings.autosave, settings.autoshow = False, False
+    scores = pd.DataFrame({"SMART": [0.8, 0.6]}, index=["CD3", "CD4"])
+    ax = pl.protein_scores(scores)
+    assert ax is not None and not figdir.exists()
+    settings.autosave = True  # scanpy's switch is followed
+    pl.protein_scores(scores)
+    assert [p.name for p in figdir.iterdir()] == ["protein_scores.png"]
+
+
+def test_show_follows_scanpys_autoshow(monkeypatch, settings):
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda: shown.append(True))
+    scores = pd.DataFrame({"SMART": [0.8, 0.6]}, index=["CD3", "CD4"])
+    settings.autoshow = True
+    assert pl.protein_scores(scores) is None and shown == [True]
+    settings.autoshow = False
+    assert isinstance(pl.protein_scores(scores), matplotlib.axes.Axes) and shown == [True]
+    assert pl.protein_scores(scores, show=True) is None and shown == [True, True]
+    with pytest.raises(TypeError, match="save must be"):
+        pl.protein_scores(scores, show=False, save=3)
+
+
 def test_given_ax_is_used(fitted):
     mdata, _ = fitted
     protein = next(iter(mdata["rna"].obsm["smart"].columns))
     _fig, (a, b) = plt.subplots(1, 2)
-    out = pl.predicted_vs_observed(mdata, protein, ax=b)
+    out = pl.predicted_vs_observed(mdata, protein, ax=b, show=False)
     assert out is b
     assert len(a.collections) == 0 and len(b.collections) == 1
 
@@ -292,7 +355,7 @@ def test_principal_angles_zero_for_identical_subspaces():
 
 def test_convergence_lines_are_histories(estimator, tmp_path):
     path = tmp_path / "conv.png"
-    axes = pl.convergence(estimator, show=False, save=str(path))
+    axes = pl.convergence(estimator, show=False, save=path)
     assert isinstance(axes, list) and len(axes) == 3
     histories = [estimator.objective_history_, estimator.primal_residual_history_,
                  estimator.dual_residual_history_]
@@ -311,7 +374,7 @@ def test_convergence_given_axes_and_unfitted():
     X, Y = rng.normal(size=(40, 5)), rng.normal(size=(40, 2))
     est = SMARTRegressor(rng.normal(size=(2, 5)), rank=1, structural_rank=1,
                          alpha=0.0, blend=False).fit(X, Y)
-    out = pl.convergence(est, axes=axes)
+    out = pl.convergence(est, axes=axes, show=False)
     assert out == list(axes)
     with pytest.raises(ValueError, match="objective_history_"):
         pl.convergence(SMARTRegressor(), show=False)

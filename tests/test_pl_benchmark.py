@@ -89,7 +89,7 @@ def test_larger_is_better_metrics():
 def test_given_axes_and_save(tmp_path):
     _, ax = plt.subplots()
     path = tmp_path / "box.png"
-    out, _ = pl.benchmark(_table(), metric="r2", ax=ax, save=path)
+    out, _ = pl.benchmark(_table(), metric="r2", ax=ax, save=path, show=False)
     assert out is ax and path.stat().st_size > 0
     assert ax.get_ylabel() == "r2"
 

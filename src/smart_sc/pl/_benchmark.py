@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib import transforms
 from matplotlib.axes import Axes
 
-from ._plots import _axes, _finish
+from ._figures import new_or_given_axes, save_or_show
 
 __all__ = ["benchmark", "benchmark_summary"]
 
@@ -158,7 +158,7 @@ def benchmark(
     metric: str = "error",
     ax: Axes | None = None,
     show: bool | None = None,
-    save: str | os.PathLike | None = None,
+    save: bool | str | os.PathLike | None = None,
 ) -> tuple[Axes | None, pd.DataFrame]:
     """Box plot of :func:`smart_sc.tl.benchmark` scores over splits, as in the SMART paper.
 
@@ -174,15 +174,14 @@ def benchmark(
         Score shown.
     ax : matplotlib.axes.Axes or None
         Axes to draw on (default a new figure).
-    show : bool or None
-        Show the figure (default: when interactive and no ``ax`` given).
-    save : str, os.PathLike or None
-        File to save the figure to.
+    show, save
+        As for :func:`predicted_vs_observed` (the file's name starts with
+        ``benchmark``).
 
     Returns
     -------
     ax : matplotlib.axes.Axes or None
-        The Axes (``None`` when ``show=True``).
+        The Axes (``None`` when the figure was shown).
     summary : pandas.DataFrame
         :func:`benchmark_summary` of the same table and metric.
 
@@ -199,6 +198,8 @@ def benchmark(
     summary = benchmark_summary(df, metric=metric)
     groups = _groups(df)
     n_boxes = sum(len(m) for _, m in groups)
-    ax, ax_given = _axes(ax, figsize=(max(4.0, 0.45 * (n_boxes + len(groups)) + 1.5), 4.0))
+    figsize = (max(4.0, 0.45 * (n_boxes + len(groups)) + 1.5), 4.0)
+    ax, ax_given = new_or_given_axes(ax, figsize=figsize)
     _draw(ax, df, metric, groups)
-    return _finish(ax.figure, ax, show=show, save=save, ax_given=ax_given), summary
+    return save_or_show(ax.figure, ax, name="benchmark", show=show,
+                        save=save, ax_given=ax_given), summary

@@ -6,7 +6,6 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -18,6 +17,8 @@ from scipy.linalg import subspace_angles
 from .._modalities import modality_adata, obsm_frame, resolve_modalities, select_cells
 from ..source import SourceModel
 from ..tl import to_model
+from ._figures import new_or_given_axes as _axes
+from ._figures import save_or_show
 
 # The public names are listed once, in smart_sc.pl.__all__.
 
@@ -26,28 +27,6 @@ _TARGET_COLOR = "tab:orange"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> tuple[Axes, bool]:
-    """``ax`` or a new figure's Axes, and whether ``ax`` was given."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize)
-        return ax, False
-    if not isinstance(ax, Axes):
-        raise ValueError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
-    return ax, True
-
-
-def _finish(fig, result, *, show: bool | None, save, ax_given: bool):
-    """Save and/or show the figure, scanpy style; return ``result`` unless ``show=True``."""
-    if save is not None:
-        if isinstance(save, bool):
-            raise ValueError("save must be a file path (str or os.PathLike), got a bool")
-        fig.savefig(os.fspath(save), bbox_inches="tight")
-    do_show = show if show is not None else (not ax_given and mpl.is_interactive())
-    if do_show:
-        plt.show()
-    return None if show is True else result
 
 
 def _fit_uns(data, key: str, modality_in: str) -> Mapping:
@@ -136,7 +115,7 @@ def predicted_vs_observed(
     mask_obs=None,
     ax: Axes | None = None,
     show: bool | None = None,
-    save: str | os.PathLike | None = None,
+    save: bool | str | os.PathLike | None = None,
     **scatter_kwargs,
 ) -> Axes | None:
     """Scatter of observed against predicted values of one protein.
@@ -161,17 +140,23 @@ def predicted_vs_observed(
     ax : matplotlib.axes.Axes or None
         Axes to draw on; a new figure when ``None``.
     show : bool or None
-        Show the figure. ``None``: show only in interactive mode when no
-        ``ax`` was given.
-    save : str, path or None
-        File to write the figure to.
+        Show the figure; ``None`` follows ``scanpy.settings.autoshow``, as in
+        scanpy. The Axes are returned only when the figure is not shown.
+    save : bool, str, path or None
+        As in scanpy, with :data:`scanpy.settings`: ``True`` writes
+        ``{figdir}/{name}{plot_suffix}.{file_format_figs}``, where ``name`` is
+        the function's name (here ``predicted_vs_observed``); a str is
+        appended to the name (``"_cd3.pdf"``: an ending ``.png``, ``.pdf`` or
+        ``.svg`` picks the format); ``None`` follows ``settings.autosave``
+        (off by default: nothing is written). A :class:`pathlib.Path` is
+        written exactly there.
     **scatter_kwargs
         Passed to :meth:`matplotlib.axes.Axes.scatter`.
 
     Returns
     -------
     matplotlib.axes.Axes or None
-        The Axes (``None`` when ``show=True``). Points are (observed,
+        The Axes (``None`` when the figure was shown). Points are (observed,
         predicted), one per cell; the title gives the Pearson correlation over
         the plotted cells.
 
@@ -217,7 +202,8 @@ def predicted_vs_observed(
     ax.set_title(f"{protein} (r = {r:.3f})")
     ax.set_xlabel("observed")
     ax.set_ylabel("predicted")
-    return _finish(ax.figure, ax, show=show, save=save, ax_given=ax_given)
+    return save_or_show(ax.figure, ax, name="predicted_vs_observed", show=show,
+                        save=save, ax_given=ax_given)
 
 
 def scores_from_uns(
@@ -304,7 +290,7 @@ def protein_scores(
     layout: str = "auto",
     ax: Axes | None = None,
     show: bool | None = None,
-    save: str | os.PathLike | None = None,
+    save: bool | str | os.PathLike | None = None,
 ) -> Axes | None:
     """Plot per-protein scores of several methods, as grouped bars or a sorted strip.
 
@@ -385,7 +371,8 @@ def protein_scores(
     ax.axhline(0.0, color="0.3", linewidth=0.8)
     ax.set_ylabel(frame.columns.name or metric)
     ax.legend(title="method", frameon=False)
-    return _finish(ax.figure, ax, show=show, save=save, ax_given=ax_given)
+    return save_or_show(ax.figure, ax, name="protein_scores", show=show,
+                        save=save, ax_given=ax_given)
 
 
 #: Above this many proteins grouped bars are unreadable; scores are drawn as
@@ -434,7 +421,7 @@ def coef_heatmap(
     cmap: str = "RdBu_r",
     ax: Axes | None = None,
     show: bool | None = None,
-    save: str | os.PathLike | None = None,
+    save: bool | str | os.PathLike | None = None,
 ) -> Axes | None:
     """Heatmap of the coefficients of the top genes (rows) for each protein (columns).
 
@@ -504,7 +491,8 @@ def coef_heatmap(
     ax.set_xlabel("protein")
     ax.set_ylabel("gene")
     ax.figure.colorbar(image, ax=ax, label="coefficient")
-    return _finish(ax.figure, ax, show=show, save=save, ax_given=ax_given)
+    return save_or_show(ax.figure, ax, name="coef_heatmap", show=show,
+                        save=save, ax_given=ax_given)
 
 
 def spectra(
@@ -518,7 +506,7 @@ def spectra(
     labels: tuple[str, str] = ("source", "target"),
     ax: Axes | None = None,
     show: bool | None = None,
-    save: str | os.PathLike | None = None,
+    save: bool | str | os.PathLike | None = None,
 ) -> Axes | None:
     """Singular values of the source and target coefficient matrices.
 
@@ -573,7 +561,8 @@ def spectra(
     ax.set_xlabel("index")
     ax.set_ylabel("singular value")
     ax.legend(frameon=False)
-    return _finish(ax.figure, ax, show=show, save=save, ax_given=ax_given)
+    return save_or_show(ax.figure, ax, name="spectra", show=show,
+                        save=save, ax_given=ax_given)
 
 
 def principal_angles(
@@ -586,7 +575,7 @@ def principal_angles(
     modality_in: str = "rna",
     ax: Axes | None = None,
     show: bool | None = None,
-    save: str | os.PathLike | None = None,
+    save: bool | str | os.PathLike | None = None,
 ) -> Axes | None:
     """Principal angles between the source's and the target's singular subspaces.
 
@@ -653,7 +642,8 @@ def principal_angles(
     ax.set_ylabel("principal angle (degrees)")
     ax.set_title(f"{'left (genes)' if side == 'left' else 'right (proteins)'} subspaces, "
                  f"rank {rank}")
-    return _finish(ax.figure, ax, show=show, save=save, ax_given=ax_given)
+    return save_or_show(ax.figure, ax, name="principal_angles", show=show,
+                        save=save, ax_given=ax_given)
 
 
 def convergence(
@@ -661,7 +651,7 @@ def convergence(
     *,
     axes: Sequence[Axes] | None = None,
     show: bool | None = None,
-    save: str | os.PathLike | None = None,
+    save: bool | str | os.PathLike | None = None,
 ) -> list[Axes] | None:
     """ADMM convergence of a fitted :class:`~smart_sc.SMARTRegressor`.
 
@@ -723,4 +713,5 @@ def convergence(
             a.set_yscale("log")
     if not ax_given:
         fig.tight_layout()
-    return _finish(fig, axes, show=show, save=save, ax_given=ax_given)
+    return save_or_show(fig, axes, name="convergence", show=show,
+                        save=save, ax_given=ax_given)
