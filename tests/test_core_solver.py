@@ -129,3 +129,32 @@ def test_structural_rank_grid_follows_the_paper():
     assert {2, 4, 6, 8, 10, 12, 200, 300} <= set(wide)
     pairs = structural_pairs([10, 60, 80, 120], 100, 50)
     assert pairs == [(10, 10), (60, 50), (80, 50), (100, 50)]
+
+
+def test_split_hessian_takes_the_same_steps_as_the_plain_hessian():
+    # One product with A per iteration (trial points reuse A W and A xi) must
+    # not change the iterates: the same solution, iteration count and A W.
+    from smart_sc._core.stiefel import SplitHessian
+
+    rng = np.random.default_rng(4)
+    p, r = 60, 4
+    G = rng.normal(size=(p, 20))
+    A = G @ G.T / 20
+    d2 = np.array([4.0, 3.0, 2.0, 1.0])
+    mask = np.r_[np.zeros(10), np.ones(p - 10)][:, None]
+    B = rng.normal(size=(p, r))
+    W0 = np.linalg.qr(rng.normal(size=(p, r)))[0]
+    calls = []
+
+    def apply(X):
+        calls.append(1)
+        return A @ X
+
+    plain = minimize_quadratic(W0, lambda X: (A @ X) * d2 + 2.0 * mask * X, B, tol=1e-8,
+                               max_iter=300, step0=0.05)
+    split = minimize_quadratic(W0, SplitHessian(apply, lambda X, AX: AX * d2 + 2.0 * mask * X),
+                               B, tol=1e-8, max_iter=300, step0=0.05)
+    assert split.n_iter == plain.n_iter
+    np.testing.assert_allclose(split.W, plain.W, atol=1e-9)
+    np.testing.assert_allclose(split.applied, A @ split.W, atol=1e-9)
+    assert len(calls) == split.n_iter + 1

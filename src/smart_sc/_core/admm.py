@@ -26,7 +26,7 @@ import numpy as np
 import scipy.linalg
 
 from .stats import SufficientStats
-from .stiefel import minimize_quadratic, polar, riemannian_gradient
+from .stiefel import SplitHessian, minimize_quadratic, polar, riemannian_gradient
 
 __all__ = [
     "AdmmResult",
@@ -358,6 +358,7 @@ def solve_admm(
     # The paper's inner tolerance schedule, max(1e-6, 1e-2 * 0.9^t); its floor is
     # lowered for outer tolerances below 1e-5 so that those stay reachable.
     inner_floor = min(1e-6, 0.1 * tol)
+    AW = A @ W
     it = 0
     for it in range(1, max_iter + 1):
         inner_tol = max(inner_floor, 1e-2 * 0.9 ** (it - 1))
@@ -367,15 +368,18 @@ def solve_admm(
         Bu = -(M @ (Z * d))
         Bu[r_u:] += gu - rho * ou
 
-        def hess_u(X, d2=d2, rho=rho):
-            out = (A @ X) * d2
+        def hess_u(X, AX, d2=d2, rho=rho):
+            out = AX * d2
             out[r_u:] += rho * X[r_u:]
             return out
 
         lip_u = pb.a_max * float(d2.max(initial=0.0)) + rho
-        res_u = minimize_quadratic(W, hess_u, Bu, tol=inner_tol, max_iter=inner_max_iter,
+        res_u = minimize_quadratic(W, SplitHessian(A.__matmul__, hess_u), Bu, tol=inner_tol,
+                                   max_iter=inner_max_iter, applied0=AW,
                                    step0=step_u if step_u else 1.0 / max(lip_u, 1e-12))
         W, step_u = _orthonormal(res_u.W), res_u.step
+        # The solver's running A W, unless the clean-up moved W.
+        AW = res_u.applied if W is res_u.W else A @ W
 
         # V-step: rho/2 ||Z_perp||^2 + <Z, B_v>.
         Bv = -(M.T @ (W * d))
@@ -395,7 +399,6 @@ def solve_admm(
             Z, step_v = _orthonormal(res_v.W), res_v.step
 
         # D-step: least squares (plus alpha) per component.
-        AW = A @ W
         num, quad = d_step_terms(AW, M @ Z, W)
         d = d_step(num, quad, pb.alpha)
 

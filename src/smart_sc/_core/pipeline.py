@@ -55,7 +55,12 @@ ALPHA_MULTIPLES = (0.001, 0.01, 0.1, 1.0, 10.0)
 #: How many D-priced alpha candidates are confirmed by real fits at most.
 ALPHA_CONFIRMATIONS = 3
 #: Stiefel iterations per subproblem: final fit, and the loose cross-validation fits.
-INNER_MAX_ITER = 10
+#: The ADMM's stopping rule checks stationarity of the whole problem, so the cap
+#: changes the path, not the fixed point. 5 instead of 10 for the final fit:
+#: the same errors on the paper's Models I and III (5 draws each), and 42% fewer
+#: products with S_xx at 400 cells x 2,000 genes, where the subproblems always
+#: hit the cap and the outer iteration does the work anyway.
+INNER_MAX_ITER = 5
 CV_INNER_MAX_ITER = 5
 #: Ranks above the RSC rank that the fast tuning also cross-validates: on real
 #: targets RSC tends to choose too low a rank.

@@ -8,11 +8,16 @@ with ``H`` a self-adjoint linear map. We solve them with Riemannian gradient
 descent (embedded metric) with Barzilai-Borwein steps, a non-monotone Armijo
 line search (Zhang & Hager 2004) and the polar retraction, as in Wen & Yin (2013).
 
-Two facts keep an iteration cheap. The Riemannian gradient ``xi`` at ``W``
+Three facts keep an iteration cheap. The Riemannian gradient ``xi`` at ``W``
 satisfies ``W^T xi`` skew-symmetric, so ``(W - t xi)^T (W - t xi) = I + t^2
-xi^T xi`` and the polar retraction of every trial step needs one ``r x r``
-eigendecomposition per iteration, shared by all backtracking trials. And ``f``
-and its gradient share the one product ``H(W)``.
+xi^T xi`` and the polar retraction of every trial step is
+``(W - t xi) R(t)`` with ``R(t)`` from one ``r x r`` eigendecomposition per
+iteration, shared by all backtracking trials. ``f`` and its gradient share the
+one product ``H(W)``. And when ``H`` is built from an expensive linear map
+``P`` that commutes with right products (``P(X R) = P(X) R``, as ``X -> A X``
+does; :class:`SplitHessian`), every trial's ``P(W_new)`` is
+``(P(W) - t P(xi)) R(t)``: one expensive product per iteration, however many
+trials the line search makes.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ import numpy as np
 # Direct LAPACK: numpy's eigh wrapper costs more than the r x r problem itself.
 from scipy.linalg.lapack import dsyev as _syev
 
-__all__ = ["StiefelResult", "minimize_quadratic", "polar", "riemannian_gradient"]
+__all__ = ["SplitHessian", "StiefelResult", "minimize_quadratic", "polar",
+           "riemannian_gradient"]
 
 
 def polar(M: np.ndarray) -> np.ndarray:
@@ -40,24 +46,43 @@ def riemannian_gradient(W: np.ndarray, G: np.ndarray) -> np.ndarray:
     return G - W @ (0.5 * (WtG + WtG.T))
 
 
+@dataclass(frozen=True)
+class SplitHessian:
+    """``H(X) = combine(X, apply(X))`` with ``apply`` linear and ``apply(X R) = apply(X) R``.
+
+    ``apply`` is the expensive part (a product with a ``p x p`` matrix);
+    ``combine`` is cheap (column scalings, masks). The solver then calls
+    ``apply`` once per iteration.
+    """
+
+    apply: Callable[[np.ndarray], np.ndarray]
+    combine: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
 @dataclass
 class StiefelResult:
-    """A subproblem solution, its gradient norm, the iterations and the last step size."""
+    """A subproblem solution, its gradient norm, the iterations and the last step size.
+
+    ``applied`` is ``apply(W)`` of a :class:`SplitHessian` at the solution
+    (``None`` for a plain Hessian), for the caller to reuse.
+    """
 
     W: np.ndarray
     grad_norm: float
     n_iter: int
     step: float
+    applied: np.ndarray | None = None
 
 
 def minimize_quadratic(
     W0: np.ndarray,
-    hess: Callable[[np.ndarray], np.ndarray],
+    hess: Callable[[np.ndarray], np.ndarray] | SplitHessian,
     B: np.ndarray,
     *,
     tol: float,
     max_iter: int = 200,
     step0: float = 1.0,
+    applied0: np.ndarray | None = None,
 ) -> StiefelResult:
     """Minimise ``1/2 <W, hess(W)> + <W, B>`` over St(m, r) from ``W0``.
 
@@ -66,7 +91,8 @@ def minimize_quadratic(
     W0
         Starting point with orthonormal columns.
     hess
-        The self-adjoint linear map ``H``.
+        The self-adjoint linear map ``H``, plain or split into an expensive
+        product and a cheap combination (:class:`SplitHessian`).
     B
         Linear term.
     tol
@@ -76,13 +102,18 @@ def minimize_quadratic(
     step0
         First step size; a good one is the inverse Lipschitz constant of the
         gradient, or the last step of a previous solve (warm start).
+    applied0
+        ``hess.apply(W0)`` if the caller has it (a :class:`SplitHessian` only).
 
     Returns
     -------
     StiefelResult
     """
+    split = hess if isinstance(hess, SplitHessian) else SplitHessian(
+        apply=_identity, combine=lambda X, _P: hess(X))
     W = W0
-    HW = hess(W)
+    PW = split.apply(W) if applied0 is None else applied0
+    HW = split.combine(W, PW)
     f = float(np.vdot(W, 0.5 * HW + B))
     xi = riemannian_gradient(W, HW + B)
     gnorm2 = float(np.vdot(xi, xi))
@@ -94,10 +125,13 @@ def minimize_quadratic(
         it += 1
         lam, E, _ = _syev(xi.T @ xi)
         lam = np.maximum(lam, 0.0)
+        Pxi = split.apply(xi)
         t = step
         for _ in range(40):
-            W_new = (W - t * xi) @ ((E / np.sqrt(1.0 + t * t * lam)) @ E.T)
-            HW_new = hess(W_new)
+            R = (E / np.sqrt(1.0 + t * t * lam)) @ E.T
+            W_new = (W - t * xi) @ R
+            PW_new = (PW - t * Pxi) @ R
+            HW_new = split.combine(W_new, PW_new)
             f_new = float(np.vdot(W_new, 0.5 * HW_new + B))
             if f_new <= C_ref - delta * t * gnorm2:
                 break
@@ -112,9 +146,14 @@ def minimize_quadratic(
         else:
             step = 2.0 * t
         step = min(max(step, 1e-12), 1e12)
-        W, f, xi = W_new, f_new, xi_new
+        W, PW, f, xi = W_new, PW_new, f_new, xi_new
         gnorm2 = float(np.vdot(xi, xi))
         Q_new = eta * Q_ref + 1.0
         C_ref = (eta * Q_ref * C_ref + f) / Q_new
         Q_ref = Q_new
-    return StiefelResult(W=W, grad_norm=float(np.sqrt(gnorm2)), n_iter=it, step=step)
+    return StiefelResult(W=W, grad_norm=float(np.sqrt(gnorm2)), n_iter=it, step=step,
+                         applied=PW if split.apply is not _identity else None)
+
+
+def _identity(X: np.ndarray) -> np.ndarray:
+    return X
