@@ -152,13 +152,6 @@ def test_ridge_gcv_choice_matches_explicit_hat_matrix(fit_intercept):
     assert len(np.unique(ours.alpha_)) > 1
 
 
-def test_ridge_rejects_bad_alphas(data):
-    X, Y = data
-    for bad in [(), (1.0, -1.0), (0.0,), (np.nan,)]:
-        with pytest.raises(ValueError, match="alphas"):
-            TargetRidge(alphas=bad).fit(X, Y)
-
-
 # ----------------------------------------------------------------------------- lasso
 
 
@@ -305,13 +298,7 @@ def test_lasso_warns_when_not_converged():
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"cv": 1}, "cv"),
-        ({"n_alphas": 0}, "n_alphas"),
-        ({"eps": 0.0}, "eps"),
-        ({"eps": 1.5}, "eps"),
-        ({"tol": -1.0}, "tol"),
-        ({"max_iter": 0}, "max_iter"),
-        ({"cv": 100}, "cv=100"),
+        ({"cv": 100}, "cv=100"),  # the rules of each parameter: test_baseline_params.py
     ],
 )
 def test_lasso_rejects_bad_params(data, params, match):
@@ -390,8 +377,6 @@ def test_rrr_rank_errors(data):
     X, Y = data
     with pytest.raises(ValueError, match=r"min\(n_features, n_targets\) = min\(8, 3\) = 3"):
         ReducedRankRegression(rank=4).fit(X, Y)
-    with pytest.raises(ValueError, match="rank must be an integer"):
-        ReducedRankRegression(rank=0).fit(X, Y)
     rng = np.random.default_rng(12)
     Z = rng.normal(size=(40, 2))
     X_low = np.hstack([Z, Z @ rng.normal(size=(2, 3))])  # 5 features, rank 2

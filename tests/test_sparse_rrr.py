@@ -209,30 +209,6 @@ def test_held_out_error_in_factored_form_matches_the_statistics_module():
 # ----------------------------------------------------------------------------- failures
 
 
-@pytest.mark.parametrize(
-    ("cls", "params", "match"),
-    [
-        (SRRR, {"lam": -1.0}, "lam"),
-        (SRRR, {"rank": 0}, "rank"),
-        (SRRR, {"rank": ()}, "rank"),
-        (SRRR, {"gamma": -1.0}, "gamma"),
-        (SRRR, {"cv": 1}, "cv"),
-        (SRRR, {"n_lambdas": 0}, "n_lambdas"),
-        (SRRR, {"lambda_min_ratio": 1.0}, "lambda_min_ratio"),
-        (RSSVD, {"rank": (1, 2)}, "rank"),
-        (RSSVD, {"max_iter": 0}, "max_iter"),
-        (RSSVD, {"tol": 0.0}, "tol"),
-        (SOFAR, {"penalty_ratios": (0.0, 0.0, 0.0)}, "penalty_ratios"),
-        (SOFAR, {"penalty_ratios": (1.0, 1.0)}, "penalty_ratios"),
-        (SOFAR, {"lam": float("nan")}, "lam"),
-    ],
-)
-def test_bad_parameters_raise(cls, params, match):
-    X, Y, _ = _sparse_svd(0, n=40)
-    with pytest.raises(ValueError, match=match):
-        cls(**params).fit(X, Y)
-
-
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
 def test_rank_above_the_problem_raises(cls):
     X, Y, _ = _sparse_svd(0, n=40)

@@ -7,8 +7,6 @@ stores it in scikit-learn orientation. Only the middle step differs.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
@@ -115,20 +113,3 @@ class StatsLinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         tags.input_tags.sparse = True
         tags.target_tags.multi_output = True
         return tags
-
-
-def check_nonnegative(name: str, value, *, allow_none: bool = True) -> None:
-    """Raise ``ValueError`` naming ``name`` if ``value`` is negative or not finite."""
-    if value is None and allow_none:
-        return
-    arr = np.asarray(value, dtype=np.float64)
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
-
-
-def check_positive_int(name: str, value, *, allow_none: bool = True, minimum: int = 1) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is an int >= ``minimum``."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")

@@ -27,15 +27,10 @@ import numbers
 import numpy as np
 
 from .._core.ridge import ridge_gcv
-from .._core.stats import (
-    RawSums,
-    SufficientStats,
-    fold_sums,
-    kfold_labels,
-    total,
-    validation_sse_per_target,
-)
-from .._regressor_base import StatsLinearRegressor, check_positive_int, check_source_coef
+from .._core.stats import SufficientStats
+from .._regressor_base import StatsLinearRegressor, check_source_coef
+from ._cv import FoldSums, held_out_sse
+from ._params import FOLDS, POSITIVE_INT, Interval, StrOptions, check_entries
 from ._target import _DEFAULT_ALPHAS, _ols_coef
 
 __all__ = ["SourceMixture", "SourceSubspaceRRR"]
@@ -51,21 +46,11 @@ _RIDGE_FALLBACK = 1e-6
 
 _TARGET_FITS = ("ridge", "ols")
 
+#: A weight of the source, in [0, 1].
+_WEIGHT = Interval(numbers.Real, 0, 1, closed="both")
+
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _check_cv(cv, n_samples: int) -> None:
-    check_positive_int("cv", cv, allow_none=False, minimum=2)
-    if cv > n_samples:
-        raise ValueError(f"cv={cv} folds need at least {cv} samples, got n_samples = {n_samples}")
-
-
-def _cv_sums(X, y, cv: int, random_state, center: bool) -> tuple[list[RawSums], RawSums]:
-    """Per-fold sums (one pass over the cells) and their total."""
-    folds = kfold_labels(X.shape[0], cv, random_state)
-    sums = fold_sums(X, y, folds, cv, center=center)
-    return sums, total(sums)
 
 
 def _source_basis(C0: np.ndarray) -> np.ndarray:
@@ -197,6 +182,15 @@ class SourceSubspaceRRR(StatsLinearRegressor):
     ((1, 3, 4), (6, 30), True)
     """
 
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
+        "source_coef": ["array-like"],
+        "dims": ["array-like", None],  # each entry POSITIVE_INT
+        "rank": [POSITIVE_INT, None],
+        "cv": [FOLDS],
+        "fit_intercept": ["boolean"],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, source_coef, *, dims=None, rank: int | None = None, cv: int = 5,
                  fit_intercept: bool = True, random_state=None):
         self.source_coef = source_coef
@@ -213,17 +207,13 @@ class SourceSubspaceRRR(StatsLinearRegressor):
         if self.dims is None:
             grid = {d for d in DEFAULT_DIMS if d < source_rank} | {source_rank}
             return tuple(sorted(grid))
-        dims = np.atleast_1d(np.asarray(self.dims, dtype=object))
-        if dims.size == 0:
-            raise ValueError("dims must be a non-empty sequence of positive integers")
-        for d in dims:
-            check_positive_int("dims entry", d, allow_none=False)
-            if d > source_rank:
-                raise ValueError(
-                    f"dims entry {d} exceeds the rank of source_coef, {source_rank} "
-                    "(the source has no more singular directions)"
-                )
-        return tuple(sorted({int(d) for d in dims}))
+        dims = sorted({int(d) for d in check_entries(self, "dims", POSITIVE_INT)})
+        if dims[-1] > source_rank:
+            raise ValueError(
+                f"dims entry {dims[-1]} exceeds the rank of source_coef, {source_rank} "
+                "(the source has no more singular directions)"
+            )
+        return tuple(dims)
 
     def _fit_dim(self, stats: SufficientStats, d: int) -> np.ndarray:
         small = _leading(stats, d)
@@ -245,23 +235,17 @@ class SourceSubspaceRRR(StatsLinearRegressor):
         self : SourceSubspaceRRR
             The fitted estimator.
         """
-        check_positive_int("rank", self.rank)
+        self._validate_params()
         X, y = self._validate_xy(X, y)
-        _check_cv(self.cv, X.shape[0])
         U0 = _source_basis(self._source_pq(X.shape[1], y.shape[1]))
         dims = self._dims(U0.shape[1])
-        center = bool(self.fit_intercept)
         # The derived features of every candidate d are leading columns of X U0.
         Z = np.asarray(X @ U0, dtype=np.float64)
-        sums, full = _cv_sums(Z, y, self.cv, self.random_state, center)
-        sse = np.zeros(len(dims))
-        for held_out in sums:
-            train = (full - held_out).to_stats(center)
-            for k, d in enumerate(dims):
-                sse[k] += validation_sse_per_target(held_out, train, self._fit_dim(train, d)).sum()
-        mse = sse / (full.n * y.shape[1])
+        folds = FoldSums(Z, y, self.cv, self.random_state, bool(self.fit_intercept))
+        mse = held_out_sse(folds, lambda train: [self._fit_dim(train, d) for d in dims])
+        mse = mse.sum(axis=1) / (folds.full.n * y.shape[1])
         best = int(np.argmin(mse))  # first minimum: ties go to the smaller d
-        stats = full.to_stats(center)
+        stats = folds.stats()
         B = self._fit_dim(stats, dims[best])
         self._set_coef(U0 @ B, stats.intercept(B))
         self.dim_ = dims[best]
@@ -326,6 +310,15 @@ class SourceMixture(StatsLinearRegressor):
     True
     """
 
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
+        "source_coef": ["array-like"],
+        "target": [StrOptions(set(_TARGET_FITS))],
+        "weights": ["array-like", None],  # each entry in [0, 1]
+        "cv": [FOLDS],
+        "fit_intercept": ["boolean"],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, source_coef, *, target: str = "ridge", weights=None, cv: int = 5,
                  fit_intercept: bool = True, random_state=None):
         self.source_coef = source_coef
@@ -341,15 +334,7 @@ class SourceMixture(StatsLinearRegressor):
     def _weights(self) -> np.ndarray:
         if self.weights is None:
             return np.linspace(0.0, 1.0, 11)
-        values = np.atleast_1d(np.asarray(self.weights))
-        ok = values.size > 0 and all(
-            isinstance(w, numbers.Real) and not isinstance(w, bool) for w in values.tolist()
-        )
-        w = values.astype(np.float64) if ok else np.array([np.nan])
-        if not ok or not np.all(np.isfinite(w)) or np.any((w < 0) | (w > 1)):
-            raise ValueError(f"weights must be a non-empty sequence of numbers in [0, 1], "
-                             f"got {self.weights!r}")
-        return np.unique(w)
+        return np.unique(check_entries(self, "weights", _WEIGHT))
 
     def fit(self, X, y):
         """Choose the weight by K-fold CV and refit the target part on all cells.
@@ -366,24 +351,19 @@ class SourceMixture(StatsLinearRegressor):
         self : SourceMixture
             The fitted estimator.
         """
-        if self.target not in _TARGET_FITS:
-            raise ValueError(f"target must be one of {list(_TARGET_FITS)}, got {self.target!r}")
+        self._validate_params()
         weights = self._weights()
         X, y = self._validate_xy(X, y)
-        _check_cv(self.cv, X.shape[0])
         C0 = self._source_pq(X.shape[1], y.shape[1])
-        center = bool(self.fit_intercept)
-        sums, full = _cv_sums(X, y, self.cv, self.random_state, center)
-        sse = np.zeros(weights.size)
-        for held_out in sums:
-            train = (full - held_out).to_stats(center)
+        folds = FoldSums(X, y, self.cv, self.random_state, bool(self.fit_intercept))
+
+        def mixtures(train: SufficientStats) -> list[np.ndarray]:
             C_t = _target_coef(train, self.target)
-            for k, w in enumerate(weights):
-                coef = (1.0 - w) * C_t + w * C0
-                sse[k] += validation_sse_per_target(held_out, train, coef).sum()
-        mse = sse / (full.n * y.shape[1])
+            return [(1.0 - w) * C_t + w * C0 for w in weights]
+
+        mse = held_out_sse(folds, mixtures).sum(axis=1) / (folds.full.n * y.shape[1])
         best = int(np.argmin(mse))  # first minimum: ties go to the smaller weight
-        stats = full.to_stats(center)
+        stats = folds.stats()
         w = float(weights[best])
         coef = (1.0 - w) * _target_coef(stats, self.target) + w * C0
         self._set_coef(coef, stats.intercept(coef))

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import warnings
 from dataclasses import dataclass, replace
 
@@ -37,15 +36,19 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._core.rank import is_design_ill_posed, select_rank_rsc
 from .._core.ridge import ridge_gcv
-from .._core.stats import (
-    RawSums,
-    SufficientStats,
-    fold_sums,
-    kfold_labels,
-    total,
-)
+from .._core.stats import RawSums, SufficientStats
 from .._core.stiefel import polar
-from .._regressor_base import StatsLinearRegressor, check_nonnegative, check_positive_int
+from .._regressor_base import StatsLinearRegressor
+from ._cv import FoldSums
+from ._params import (
+    FOLDS,
+    FRACTION,
+    NONNEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    InvalidParameterError,
+    check_entries,
+)
 from ._target import _ols_coef, _pinv_factors
 
 __all__ = ["RSSVD", "SOFAR", "SRRR"]
@@ -66,32 +69,18 @@ _PATIENCE = 3
 # --------------------------------------------------------------------------- checks
 
 
-def _check_real(name: str, value, *, low: float, high: float = np.inf,
-                open_low: bool = False, open_high: bool = True) -> None:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
-    if ok:
-        ok = (value > low if open_low else value >= low) and (
-            value < high if open_high else value <= high)
-    if not ok:
-        lo = "(" if open_low else "["
-        hi = ")" if open_high else "]"
-        raise ValueError(f"{name} must be a finite number in {lo}{low}, {high}{hi}, "
-                         f"got {value!r}")
-
-
-def _check_path_params(est) -> None:
-    """Parameters shared by the three estimators."""
-    if est.lam is not None:
-        check_nonnegative("lam", est.lam, allow_none=False)
-        if np.ndim(est.lam) != 0:
-            raise ValueError(f"lam must be a scalar or None, got {est.lam!r}")
-    check_positive_int("n_lambdas", est.n_lambdas, allow_none=False)
-    if est.lambda_min_ratio is not None:
-        _check_real("lambda_min_ratio", est.lambda_min_ratio, low=0.0, high=1.0,
-                    open_low=True)
-    _check_real("gamma", est.gamma, low=0.0)
-    check_positive_int("max_iter", est.max_iter, allow_none=False)
-    _check_real("tol", est.tol, low=0.0, open_low=True)
+#: The rules of the parameters the three estimators share (scikit-learn's
+#: ``_parameter_constraints``); each adds its own.
+_PATH_CONSTRAINTS: dict = {
+    "rank": [POSITIVE_INT, None],
+    "lam": [NONNEGATIVE, None],
+    "n_lambdas": [POSITIVE_INT],
+    "lambda_min_ratio": [FRACTION, None],
+    "gamma": [NONNEGATIVE],
+    "fit_intercept": ["boolean"],
+    "max_iter": [POSITIVE_INT],
+    "tol": [POSITIVE],
+}
 
 
 def _cap_rank(rank: int, p: int, q: int, rank_x: int) -> None:
@@ -383,14 +372,9 @@ class _RankedMixin:
         if self.rank is None:
             top = _default_rank(stats, rank_x)
             return (top,) if top == 0 else self._default_ranks(top, min(p, q, rank_x))
-        ranks = np.atleast_1d(np.asarray(self.rank, dtype=object))
-        if ranks.size == 0:
-            raise ValueError("rank must be a positive integer, a non-empty sequence of them, "
-                             "or None")
-        for r in ranks.tolist():
-            check_positive_int("rank", r, allow_none=False)
-            _cap_rank(int(r), p, q, rank_x)
-        return tuple(sorted({int(r) for r in ranks.tolist()}))
+        ranks = tuple(sorted({int(r) for r in check_entries(self, "rank", POSITIVE_INT)}))
+        _cap_rank(ranks[-1], p, q, rank_x)
+        return ranks
 
     def _default_ranks(self, rsc: int, cap: int) -> tuple[int, ...]:
         return (rsc,)
@@ -507,6 +491,13 @@ class SRRR(_RankedMixin, StatsLinearRegressor):
     (True, (5, 12))
     """
 
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
+        **_PATH_CONSTRAINTS,
+        "rank": [POSITIVE_INT, "array-like", None],  # each entry POSITIVE_INT
+        "cv": [FOLDS],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, rank=None, *, lam: float | None = None, n_lambdas: int = 20,
                  lambda_min_ratio: float | None = None, gamma: float = 2.0, cv: int = 5,
                  fit_intercept: bool = True, max_iter: int = 200, tol: float = 1e-6,
@@ -525,33 +516,31 @@ class SRRR(_RankedMixin, StatsLinearRegressor):
     def _default_ranks(self, rsc: int, cap: int) -> tuple[int, ...]:
         return tuple(range(max(1, rsc - 2), min(rsc + 2, cap) + 1))
 
-    def _cross_validate(self, sums, full, center: bool, ranks, grids) -> tuple[np.ndarray, int]:
+    def _cross_validate(self, folds: FoldSums, ranks, grids) -> tuple[np.ndarray, int]:
         """Held-out MSE of every (rank, lambda), and the number of capped fits.
 
         For each rank the folds descend the grid together; the descent stops
         once the pooled held-out error has not improved for :data:`_PATIENCE`
         consecutive penalties, and the penalties not reached get ``inf``.
         """
-        folds = []
-        for held_out in sums:
-            train = (full - held_out).to_stats(center)
-            folds.append((held_out, train, _Pilots(train, _pinv_factors(train))))
+        splits = [(held_out, train, _Pilots(train, _pinv_factors(train)))
+                  for held_out, train in folds.splits()]
         sse = np.full(grids.shape, np.inf)
         n_failed = 0
         for a, r in enumerate(ranks):
             paths = [_srrr_fits(pilots, r, grids[a], self.gamma, max_iter=self.max_iter,
-                                tol=self.tol) for _, _, pilots in folds]
+                                tol=self.tol) for _, _, pilots in splits]
             best, since = np.inf, 0
             for k in range(grids.shape[1]):
                 sse[a, k] = 0.0
-                for (held_out, train, _), path in zip(folds, paths, strict=True):
+                for (held_out, train, _), path in zip(splits, paths, strict=True):
                     fit, ok = next(path)
                     n_failed += int(not ok)
                     sse[a, k] += _held_out_sse(held_out, train, fit.B, fit.A)
                 best, since = (sse[a, k], 0) if sse[a, k] < best else (best, since + 1)
                 if since >= _PATIENCE:
                     break
-        return sse / (full.n * full.sxy.shape[1]), n_failed
+        return sse / (folds.full.n * folds.full.sxy.shape[1]), n_failed
 
     def fit(self, X, y):
         """Choose the rank and penalty by K-fold CV, then refit on all cells.
@@ -574,19 +563,12 @@ class SRRR(_RankedMixin, StatsLinearRegressor):
             Bad parameters, a rank above ``min(n_features, n_targets)`` or the
             rank of the design, or fewer samples than folds.
         """
-        _check_path_params(self)
+        self._validate_params()
         X, y = self._validate_xy(X, y)
-        center = bool(self.fit_intercept)
         fixed = self.lam is not None and self.rank is not None and np.ndim(self.rank) == 0
         if not fixed:
-            check_positive_int("cv", self.cv, allow_none=False, minimum=2)
-            if self.cv > X.shape[0]:
-                raise ValueError(f"cv={self.cv} folds need at least {self.cv} samples, got "
-                                 f"n_samples = {X.shape[0]}")
-            folds = kfold_labels(X.shape[0], self.cv, self.random_state)
-            sums = fold_sums(X, y, folds, self.cv, center=center)
-            full = total(sums)
-            stats = full.to_stats(center)
+            folds = FoldSums(X, y, self.cv, self.random_state, bool(self.fit_intercept))
+            stats = folds.stats()
         else:
             stats = self._stats(X, y)
         factors = _pinv_factors(stats)
@@ -599,7 +581,7 @@ class SRRR(_RankedMixin, StatsLinearRegressor):
         grids = np.stack([_srrr_grid(pilots, r, self) for r in ranks])
         n_failed, best_rank, best_k = 0, 0, 0
         if not fixed and grids.size > 1:
-            mse, n_failed = self._cross_validate(sums, full, center, ranks, grids)
+            mse, n_failed = self._cross_validate(folds, ranks, grids)
             # First minimum in (rank ascending, lambda descending) order.
             best_rank, best_k = np.unravel_index(int(np.argmin(mse)), mse.shape)
             self.cv_results_ = {"ranks": np.asarray(ranks), "lambdas": grids, "mse": mse}
@@ -804,11 +786,6 @@ def _rssvd_unit(stats: SufficientStats, factors, est, ill_posed: bool):
     return units[best], record, n_failed
 
 
-def _check_scalar_rank(rank) -> None:
-    if rank is not None and np.ndim(rank) != 0:
-        raise ValueError(f"rank must be a positive integer or None, got {rank!r}")
-
-
 class RSSVD(_RankedMixin, StatsLinearRegressor):
     """Reduced-rank regression with a sparse SVD (Chen, Chan & Stenseth 2012), BIC per layer.
 
@@ -909,6 +886,8 @@ class RSSVD(_RankedMixin, StatsLinearRegressor):
     [0, 1]
     """
 
+    _parameter_constraints: dict = _PATH_CONSTRAINTS
+
     def __init__(self, rank: int | None = None, *, lam: float | None = None,
                  n_lambdas: int = 20, lambda_min_ratio: float | None = None,
                  gamma: float = 2.0, fit_intercept: bool = True, max_iter: int = 200,
@@ -943,8 +922,7 @@ class RSSVD(_RankedMixin, StatsLinearRegressor):
             Bad parameters, or a rank above ``min(n_features, n_targets)`` or
             the rank of the design.
         """
-        _check_path_params(self)
-        _check_scalar_rank(self.rank)
+        self._validate_params()
         X, y = self._validate_xy(X, y)
         stats = self._stats(X, y)
         factors = _pinv_factors(stats)
@@ -1168,15 +1146,16 @@ def _set_rho(s: _SofarState, rho: float) -> None:
     s.rho = rho
 
 
-def _check_ratios(ratios) -> np.ndarray:
-    arr = np.asarray(ratios, dtype=object).ravel()
-    ok = arr.size == 3 and all(isinstance(x, numbers.Real) and not isinstance(x, bool)
-                               for x in arr.tolist())
-    out = arr.astype(np.float64) if ok else np.full(3, np.nan)
-    if not ok or not np.all(np.isfinite(out)) or np.any(out < 0) or not np.any(out > 0):
-        raise ValueError("penalty_ratios must be three non-negative numbers (for D, U D and "
-                         f"V D), not all zero, got {ratios!r}")
-    return out
+def _check_ratios(est) -> np.ndarray:
+    """``penalty_ratios``: three entries >= 0 (for D, U D and V D), not all zero."""
+    ratios = check_entries(est, "penalty_ratios", NONNEGATIVE, size=3)
+    if not np.any(ratios > 0):
+        raise InvalidParameterError(
+            "The 'penalty_ratios' parameter of SOFAR must not be all zero (that fit would be "
+            "unpenalised reduced-rank regression: pass lam=0 for it). Got "
+            f"{est.penalty_ratios!r} instead."
+        )
+    return ratios
 
 
 def _sofar_start(pilots: _Pilots, rank: int, exact: bool):
@@ -1365,6 +1344,11 @@ class SOFAR(_RankedMixin, StatsLinearRegressor):
     [0, 1, 2, 3]
     """
 
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
+        **_PATH_CONSTRAINTS,
+        "penalty_ratios": ["array-like"],  # three entries >= 0, not all zero
+    }
+
     def __init__(self, rank: int | None = None, *, lam: float | None = None,
                  penalty_ratios=(1.0, 1.0, 1.0), n_lambdas: int = 20,
                  lambda_min_ratio: float | None = None, gamma: float = 2.0,
@@ -1400,9 +1384,8 @@ class SOFAR(_RankedMixin, StatsLinearRegressor):
             Bad parameters, or a rank above ``min(n_features, n_targets)`` or
             the rank of the design.
         """
-        _check_path_params(self)
-        _check_scalar_rank(self.rank)
-        ratios = _check_ratios(self.penalty_ratios)
+        self._validate_params()
+        ratios = _check_ratios(self)
         X, y = self._validate_xy(X, y)
         stats = self._stats(X, y)
         factors = _pinv_factors(stats)

@@ -17,8 +17,8 @@ scikit-learn, or ``(p,)`` after a fit on a 1-D ``y``.
 from __future__ import annotations
 
 import logging
-import numbers
 import warnings
+from numbers import Real
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -26,19 +26,10 @@ from sklearn.linear_model import lasso_path
 
 from .._core.rank import select_rank_rsc
 from .._core.ridge import DEFAULT_RIDGE_ALPHAS, ridge_gcv
-from .._core.stats import (
-    SufficientStats,
-    fold_sums,
-    kfold_labels,
-    total,
-    validation_sse_per_target,
-)
-from .._regressor_base import (
-    StatsLinearRegressor,
-    check_nonnegative,
-    check_positive_int,
-    check_source_coef,
-)
+from .._core.stats import SufficientStats
+from .._regressor_base import StatsLinearRegressor, check_source_coef
+from ._cv import FoldSums, held_out_sse
+from ._params import FOLDS, FRACTION, NONNEGATIVE, POSITIVE, POSITIVE_INT, check_entries
 
 __all__ = [
     "OffsetTransfer",
@@ -265,13 +256,6 @@ def _lasso_alpha_grid(stats: SufficientStats, n_alphas: int, eps: float) -> np.n
     return np.geomspace(a_max, a_max * eps, num=n_alphas)  # (n_alphas, q)
 
 
-def _check_alphas(alphas) -> np.ndarray:
-    arr = np.asarray(alphas, dtype=np.float64).ravel()
-    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"alphas must be a non-empty sequence of positive numbers, got {alphas!r}")
-    return arr
-
-
 class _PerTargetMixin:
     """Report per-response quantities the way ``coef_`` is reported (scalar for 1-D y)."""
 
@@ -324,6 +308,8 @@ class TargetOLS(StatsLinearRegressor):
     (True, True)
     """
 
+    _parameter_constraints: dict = {"fit_intercept": ["boolean"]}  # noqa: RUF012
+
     def __init__(self, fit_intercept: bool = True):
         self.fit_intercept = fit_intercept
 
@@ -342,6 +328,7 @@ class TargetOLS(StatsLinearRegressor):
         self : TargetOLS
             The fitted estimator.
         """
+        self._validate_params()
         X, y = self._validate_xy(X, y)
         stats = self._stats(X, y)
         factors = _pinv_factors(stats)
@@ -395,6 +382,11 @@ class TargetRidge(_PerTargetMixin, StatsLinearRegressor):
     ((2, 5), (2,))
     """
 
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
+        "alphas": ["array-like"],  # each entry POSITIVE
+        "fit_intercept": ["boolean"],
+    }
+
     def __init__(self, alphas=_DEFAULT_ALPHAS, fit_intercept: bool = True):
         self.alphas = alphas
         self.fit_intercept = fit_intercept
@@ -414,7 +406,8 @@ class TargetRidge(_PerTargetMixin, StatsLinearRegressor):
         self : TargetRidge
             The fitted estimator.
         """
-        alphas = _check_alphas(self.alphas)
+        self._validate_params()
+        alphas = check_entries(self, "alphas", POSITIVE)
         X, y = self._validate_xy(X, y)
         stats = self._stats(X, y)
         path = ridge_gcv(stats, alphas)
@@ -502,6 +495,16 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
     [0, 1]
     """
 
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
+        "n_alphas": [POSITIVE_INT],
+        "eps": [FRACTION],
+        "cv": [FOLDS],
+        "fit_intercept": ["boolean"],
+        "max_iter": [POSITIVE_INT],
+        "tol": [NONNEGATIVE],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
         n_alphas: int = 20,
@@ -520,18 +523,6 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         self.tol = tol
         self.random_state = random_state
 
-    def _check_params(self, n_samples: int) -> None:
-        check_positive_int("n_alphas", self.n_alphas, allow_none=False)
-        check_positive_int("max_iter", self.max_iter, allow_none=False)
-        check_positive_int("cv", self.cv, allow_none=False, minimum=2)
-        check_nonnegative("tol", self.tol, allow_none=False)
-        if not isinstance(self.eps, numbers.Real) or not 0.0 < self.eps < 1.0:
-            raise ValueError(f"eps must be a number in (0, 1), got {self.eps!r}")
-        if self.cv > n_samples:
-            raise ValueError(
-                f"cv={self.cv} folds need at least {self.cv} samples, got n_samples = {n_samples}"
-            )
-
     def fit(self, X, y):
         """Choose each response's penalty by K-fold CV and refit on all cells.
 
@@ -547,26 +538,22 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         self : TargetLasso
             The fitted estimator.
         """
+        self._validate_params()
         X, y = self._validate_xy(X, y)
-        self._check_params(X.shape[0])
-        center = bool(self.fit_intercept)
-        folds = kfold_labels(X.shape[0], self.cv, self.random_state)
         # The only pass over the cells: per-fold sums, from which every training
         # set (total minus one fold) and held-out error follow.
-        sums = fold_sums(X, y, folds, self.cv, center=center)
-        full = total(sums)
-        stats = full.to_stats(center)
+        folds = FoldSums(X, y, self.cv, self.random_state, bool(self.fit_intercept))
+        stats = folds.stats()
         grid = _lasso_alpha_grid(stats, self.n_alphas, self.eps)
+        failed = []
 
-        cv_sse = np.zeros_like(grid)
-        n_failed = 0
-        for held_out in sums:
-            train = (full - held_out).to_stats(center)
+        def path(train: SufficientStats) -> np.ndarray:
             coefs, _, conv = _lasso_path(train, grid, max_iter=self.max_iter, tol=self.tol)
-            n_failed += int((~conv).sum())
-            for k in range(grid.shape[0]):
-                cv_sse[k] += validation_sse_per_target(held_out, train, coefs[k])
-        cv_mse = cv_sse / stats.n
+            failed.append(int((~conv).sum()))
+            return coefs
+
+        cv_mse = held_out_sse(folds, path) / stats.n
+        n_failed = sum(failed)
         # argmin takes the first minimum: ties go to the larger penalty.
         best = np.argmin(cv_mse, axis=0)
 
@@ -638,6 +625,11 @@ class ReducedRankRegression(StatsLinearRegressor):
     (1, 1)
     """
 
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
+        "rank": [POSITIVE_INT, None],
+        "fit_intercept": ["boolean"],
+    }
+
     def __init__(self, rank: int | None = None, fit_intercept: bool = True):
         self.rank = rank
         self.fit_intercept = fit_intercept
@@ -663,7 +655,7 @@ class ReducedRankRegression(StatsLinearRegressor):
             If ``rank`` exceeds ``min(n_features, n_targets)`` or the rank of the
             design.
         """
-        check_positive_int("rank", self.rank)
+        self._validate_params()
         X, y = self._validate_xy(X, y)
         stats = self._stats(X, y)
         p, q = stats.n_features, stats.n_targets
@@ -745,6 +737,12 @@ class OffsetTransfer(_PerTargetMixin, StatsLinearRegressor):
     ((2, 4), True)
     """
 
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
+        "source_coef": ["array-like"],
+        "alphas": ["array-like"],  # each entry POSITIVE
+        "fit_intercept": ["boolean"],
+    }
+
     def __init__(self, source_coef, alphas=_DEFAULT_ALPHAS, fit_intercept: bool = True):
         self.source_coef = source_coef
         self.alphas = alphas
@@ -765,7 +763,8 @@ class OffsetTransfer(_PerTargetMixin, StatsLinearRegressor):
         self : OffsetTransfer
             The fitted estimator.
         """
-        alphas = _check_alphas(self.alphas)
+        self._validate_params()
+        alphas = check_entries(self, "alphas", POSITIVE)
         X, y = self._validate_xy(X, y)
         C0 = check_source_coef(self.source_coef, X.shape[1], y.shape[1])
         stats = self._stats(X, y)
@@ -828,6 +827,12 @@ class SourceOnly(StatsLinearRegressor):
     array([-0.5,  1.5,  0.5])
     """
 
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
+        "source_coef": ["array-like"],
+        "source_intercept": ["array-like", Real, None],
+        "fit_intercept": ["boolean"],
+    }
+
     def __init__(self, source_coef, source_intercept=None, fit_intercept: bool = True):
         self.source_coef = source_coef
         self.source_intercept = source_intercept
@@ -848,6 +853,7 @@ class SourceOnly(StatsLinearRegressor):
         self : SourceOnly
             The fitted estimator.
         """
+        self._validate_params()
         X, y = self._validate_xy(X, y)
         q = y.shape[1]
         C0 = check_source_coef(self.source_coef, X.shape[1], q)

@@ -1,0 +1,57 @@
+"""Parameter rules of the baselines, in scikit-learn's ``_parameter_constraints`` terms.
+
+Every estimator lists one rule per parameter in ``_parameter_constraints`` and
+checks them with ``self._validate_params()`` at the start of ``fit``, which
+raises scikit-learn's ``InvalidParameterError`` naming the parameter. A
+sequence parameter (penalty grids, candidate dimensions, weights) is
+``"array-like"`` there; :func:`check_entries` then holds each entry to its
+interval, with the same error.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+
+__all__ = [
+    "FOLDS",
+    "FRACTION",
+    "NONNEGATIVE",
+    "POSITIVE",
+    "POSITIVE_INT",
+    "Interval",
+    "InvalidParameterError",
+    "StrOptions",
+    "check_entries",
+]
+
+#: An integer >= 1 (ranks, grid sizes, iteration caps, dimensions).
+POSITIVE_INT = Interval(numbers.Integral, 1, None, closed="left")
+#: A number of cross-validation folds.
+FOLDS = Interval(numbers.Integral, 2, None, closed="left")
+#: A finite number >= 0 (penalties, powers).
+NONNEGATIVE = Interval(numbers.Real, 0, None, closed="left")
+#: A finite number > 0 (tolerances, ridge penalties).
+POSITIVE = Interval(numbers.Real, 0, None, closed="neither")
+#: A number strictly between 0 and 1 (ratios of the smallest to the largest penalty).
+FRACTION = Interval(numbers.Real, 0, 1, closed="neither")
+
+
+def check_entries(estimator, name: str, rule: Interval, *, size: int | None = None) -> np.ndarray:
+    """Return the entries of the sequence parameter ``name``, each held to ``rule``.
+
+    ``size`` fixes the number of entries; otherwise at least one is needed.
+    Raises scikit-learn's ``InvalidParameterError`` naming the parameter.
+    """
+    value = getattr(estimator, name)
+    entries = np.atleast_1d(np.asarray(value, dtype=object)).ravel().tolist()
+    count_ok = len(entries) == size if size is not None else len(entries) > 0
+    if not count_ok or not all(rule.is_satisfied_by(v) for v in entries):
+        count = f"{size}" if size is not None else "one or more"
+        raise InvalidParameterError(
+            f"The {name!r} parameter of {type(estimator).__name__} must be a sequence of "
+            f"{count} entries, each {rule}. Got {value!r} instead."
+        )
+    return np.asarray(entries, dtype=np.float64)
