@@ -188,10 +188,10 @@ def benchmark(
     Examples
     --------
     >>> import pandas as pd
-    >>> from smart_sc import pl
-    >>> df = pd.DataFrame({"split": [0, 0, 1, 1], "method": ["target_ridge", "smart"] * 2,
-    ...                    "source": ["none", "ridge"] * 2, "error": [1.0, 0.8, 0.9, 0.95]})
-    >>> ax, summary = pl.benchmark(df, show=False)
+    >>> import smart_sc
+    >>> df = pd.DataFrame({"split": [0, 1, 0, 1], "method": ["target_ridge"] * 2 + ["smart"] * 2,
+    ...                    "source": ["none"] * 2 + ["ridge"] * 2, "error": [1.0, 0.9, 0.8, 0.95]})
+    >>> ax, summary = smart_sc.pl.benchmark(df, show=False)
     >>> [t.get_text() for t in ax.get_xticklabels()], len(ax.patches)
     (['target_ridge', 'smart'], 2)
     """
@@ -201,5 +201,4 @@ def benchmark(
     figsize = (max(4.0, 0.45 * (n_boxes + len(groups)) + 1.5), 4.0)
     ax, ax_given = new_or_given_axes(ax, figsize=figsize)
     _draw(ax, df, metric, groups)
-    return save_or_show(ax.figure, ax, name="benchmark", show=show,
-                        save=save, ax_given=ax_given), summary
+    return save_or_show(ax, "benchmark", show=show, save=save, ax_given=ax_given), summary

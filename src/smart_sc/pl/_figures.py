@@ -56,13 +56,14 @@ def figure_path(name: str, save: bool | str | os.PathLike | None) -> Path | None
     return Path(settings.figdir) / f"{name}{settings.plot_suffix}.{file_format}"
 
 
-def save_or_show(fig, result, *, name: str, show: bool | None,
+def save_or_show(result: Axes | list[Axes], name: str, *, show: bool | None,
                  save: bool | str | os.PathLike | None, ax_given: bool):
-    """Save and/or show ``fig`` as scanpy does; return ``result`` unless it was shown.
+    """Save and/or show the figure of ``result`` as scanpy does; return ``result`` unless shown.
 
     A figure this package created is closed after saving, as scanpy does; a
     figure holding Axes the caller passed is left open.
     """
+    fig = (result[0] if isinstance(result, list) else result).figure
     path = figure_path(name, save)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

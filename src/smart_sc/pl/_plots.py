@@ -122,18 +122,11 @@ def predicted_vs_observed(
 
     Parameters
     ----------
-    mdata : MuData or AnnData
-        Data holding predictions in ``mdata[modality_in].obsm[key]`` (cells x
-        proteins DataFrame, as stored by :func:`smart_sc.tl.transfer`).
+    mdata, key, modality_in, modality_out, layer_out
+        The predictions (``mdata[modality_in].obsm[key]``) and the observed
+        proteins, as for :func:`smart_sc.tl.evaluate`.
     protein : str
         Protein to plot.
-    key : str
-        The predictions' ``.obsm`` key.
-    modality_in, modality_out : str
-        RNA and protein modalities (for an AnnData, proteins in
-        ``.obsm[modality_out]``).
-    layer_out : str or None
-        Protein layer holding the observed values (default ``.X``).
     mask_obs : array of bool, sequence of str, str or None
         Cells to plot (e.g. held-out cells); default all cells with both
         modalities.
@@ -202,8 +195,7 @@ def predicted_vs_observed(
     ax.set_title(f"{protein} (r = {r:.3f})")
     ax.set_xlabel("observed")
     ax.set_ylabel("predicted")
-    return save_or_show(ax.figure, ax, name="predicted_vs_observed", show=show,
-                        save=save, ax_given=ax_given)
+    return save_or_show(ax, "predicted_vs_observed", show=show, save=save, ax_given=ax_given)
 
 
 def scores_from_uns(
@@ -371,8 +363,7 @@ def protein_scores(
     ax.axhline(0.0, color="0.3", linewidth=0.8)
     ax.set_ylabel(frame.columns.name or metric)
     ax.legend(title="method", frameon=False)
-    return save_or_show(ax.figure, ax, name="protein_scores", show=show,
-                        save=save, ax_given=ax_given)
+    return save_or_show(ax, "protein_scores", show=show, save=save, ax_given=ax_given)
 
 
 #: Above this many proteins grouped bars are unreadable; scores are drawn as
@@ -491,8 +482,7 @@ def coef_heatmap(
     ax.set_xlabel("protein")
     ax.set_ylabel("gene")
     ax.figure.colorbar(image, ax=ax, label="coefficient")
-    return save_or_show(ax.figure, ax, name="coef_heatmap", show=show,
-                        save=save, ax_given=ax_given)
+    return save_or_show(ax, "coef_heatmap", show=show, save=save, ax_given=ax_given)
 
 
 def spectra(
@@ -561,8 +551,7 @@ def spectra(
     ax.set_xlabel("index")
     ax.set_ylabel("singular value")
     ax.legend(frameon=False)
-    return save_or_show(ax.figure, ax, name="spectra", show=show,
-                        save=save, ax_given=ax_given)
+    return save_or_show(ax, "spectra", show=show, save=save, ax_given=ax_given)
 
 
 def principal_angles(
@@ -642,8 +631,7 @@ def principal_angles(
     ax.set_ylabel("principal angle (degrees)")
     ax.set_title(f"{'left (genes)' if side == 'left' else 'right (proteins)'} subspaces, "
                  f"rank {rank}")
-    return save_or_show(ax.figure, ax, name="principal_angles", show=show,
-                        save=save, ax_given=ax_given)
+    return save_or_show(ax, "principal_angles", show=show, save=save, ax_given=ax_given)
 
 
 def convergence(
@@ -713,5 +701,4 @@ def convergence(
             a.set_yscale("log")
     if not ax_given:
         fig.tight_layout()
-    return save_or_show(fig, axes, name="convergence", show=show,
-                        save=save, ax_given=ax_given)
+    return save_or_show(axes, "convergence", show=show, save=save, ax_given=ax_given)

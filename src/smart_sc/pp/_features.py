@@ -99,12 +99,11 @@ def drop_constant_features(
 
     Examples
     --------
-    >>> from smart_sc import pp
-    >>> from smart_sc.datasets import toy_citeseq
-    >>> mdata = toy_citeseq(random_state=0)
+    >>> import smart_sc
+    >>> mdata = smart_sc.datasets.toy_citeseq(random_state=0)
     >>> is_nk = (mdata.obs["cell_type"] == "NK").to_numpy()
     >>> mdata["prot"].X[~is_nk, 0] = 5.0  # CD3 made constant in the ILC1 cells
-    >>> pp.drop_constant_features(mdata, groups={"NK": is_nk, "ILC1": ~is_nk})
+    >>> smart_sc.pp.drop_constant_features(mdata, groups={"NK": is_nk, "ILC1": ~is_nk})
     >>> mdata["rna"].n_vars, mdata["prot"].n_vars
     (300, 19)
     >>> mdata["prot"].uns["smart_sc_preprocessing"]["drop_constant_features"]["constant"]["prot"]

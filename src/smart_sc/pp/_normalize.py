@@ -199,9 +199,9 @@ def clr_proteins(
     Parameters
     ----------
     data : mudata.MuData or anndata.AnnData
-        The data; for a MuData, ``data[modality]`` is processed.
+        Protein counts: ``data[modality]`` of a MuData, or an AnnData of proteins.
     modality : str, default="prot"
-        The protein modality of a MuData (ignored for an AnnData).
+        Name of the protein modality (used for a MuData only).
     layer : str or None, default="counts"
         Layer holding the raw ADT counts, or ``None`` to use ``.X``.
     flavor : {"per_cell", "per_protein"}, default="per_cell"
