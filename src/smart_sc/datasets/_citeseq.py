@@ -14,6 +14,7 @@ CLR) is needed to recover the map.
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 
 import anndata as ad
 import mudata as md
@@ -236,46 +237,84 @@ def toy_citeseq(
     n_source = _check_int(n_source, "n_source", low=2)
     n_target = _check_int(n_target, "n_target", low=2)
     n_genes = _check_int(n_genes, "n_genes", low=1)
-    n_proteins = _check_int(n_proteins, "n_proteins", low=2)
+    q = _check_int(n_proteins, "n_proteins", low=2)
     p = _check_int(n_informative_genes, "n_informative_genes", low=1, high=n_genes)
     s = _check_int(
         structural_rank,
         "structural_rank",
         low=1,
-        high=min(p, n_proteins - 1),
+        high=min(p, q - 1),
         hint=(
             f" (the source needs structural_rank orthonormal directions among "
             f"n_informative_genes={p} genes and, summing to zero, among "
-            f"n_proteins={n_proteins} proteins)"
+            f"n_proteins={q} proteins)"
         ),
     )
     r = _check_int(rank, "rank", low=1, high=s, hint=f" (rank <= structural_rank={s})")
+    noise = _check_noise(noise)
+    seed = _seed_of(random_state)
+    rng = np.random.default_rng(random_state)
+    # One stream, drawn in the order the Notes give.
+    genes = _draw_genes(rng, n_genes, p)
+    truth = _draw_truth(rng, p, q, s, r)
+    cells = _draw_cells(rng, n_source, n_target, genes, truth, noise)
+    rna_counts, adt_counts = _draw_counts(rng, cells)
+    mdata = _as_mudata(rna_counts, adt_counts, cells)
+    truth.update(
+        informative_genes=[str(mdata["rna"].var_names[j]) for j in genes.informative],
+        latent_mean=genes.baseline[genes.informative],
+        latent_sd=genes.latent_sd,
+        target_shift=genes.shift[genes.informative],
+        rank=r, structural_rank=s, noise=noise, source_type=_SOURCE_TYPE,
+        target_type=_TARGET_TYPE, random_state=seed,
+    )
+    del truth["ambient"]
+    mdata.uns["toy_citeseq"] = truth
+    return mdata
+
+
+def _check_noise(noise) -> float:
     if isinstance(noise, bool) or not isinstance(noise, numbers.Real):
         raise ValueError(f"noise must be a real number, got {noise!r}")
     noise = float(noise)
     if not (np.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be finite and >= 0, got {noise}")
-    if random_state is None or isinstance(random_state, np.random.Generator):
-        seed = -1
-    elif isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        seed = int(random_state)
-    else:
-        raise ValueError(
-            f"random_state must be an int, a numpy Generator or None, got {random_state!r}"
-        )
-    rng = np.random.default_rng(random_state)
-    n = n_source + n_target
-    q = n_proteins
+    return noise
 
-    # 1. Genes.
+
+def _seed_of(random_state) -> int:
+    """Return the int seed recorded in the truth (``-1`` when not seeded by an int)."""
+    if random_state is None or isinstance(random_state, np.random.Generator):
+        return -1
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return int(random_state)
+    raise ValueError(
+        f"random_state must be an int, a numpy Generator or None, got {random_state!r}"
+    )
+
+
+@dataclass
+class _Genes:
+    informative: np.ndarray  # positions of the p informative genes
+    baseline: np.ndarray  # baseline log-expression per gene
+    shift: np.ndarray  # the target type's latent mean shift per gene
+    loadings: np.ndarray  # genes x programs
+    latent_sd: np.ndarray  # sd of the informative genes' latent log-expression
+
+
+def _draw_genes(rng: np.random.Generator, n_genes: int, p: int) -> _Genes:
+    """Step 1 of the Notes: informative genes, baselines, the target's shift, programs."""
     informative = np.sort(rng.choice(n_genes, size=p, replace=False))
     baseline = rng.normal(-0.5, 1.0, n_genes)
     baseline[informative] = rng.normal(_INFORMATIVE_MEAN, 0.5, p)
     shift = rng.normal(0.0, 1.0, n_genes) * (rng.random(n_genes) < _SHIFTED_FRACTION)
     W = rng.normal(0.0, _PROGRAM_SD, (n_genes, _N_PROGRAMS))
     latent_sd = np.sqrt((W[informative] ** 2).sum(axis=1) + _GENE_SD**2)
+    return _Genes(informative, baseline, shift, W, latent_sd)
 
-    # 2. Truth (paper's design: target picks source directions, new values).
+
+def _draw_truth(rng: np.random.Generator, p: int, q: int, s: int, r: int) -> dict:
+    """Step 2: the paper's design (the target picks source directions, new values)."""
     U0 = _frame(rng, p, s)
     V0 = _frame(rng, q, s, centred=True)
     base_values = np.linspace(*_SOURCE_VALUES, s)
@@ -284,92 +323,92 @@ def toy_citeseq(
     u_columns = rng.permutation(s)[:r]
     v_columns = rng.permutation(s)[:r]
     D_star = c * np.linspace(*_TARGET_VALUES, r)
-    coef_src = (V0 * D0) @ U0.T  # (q, p), scikit-learn orientation
-    coef_tgt = (V0[:, v_columns] * D_star) @ U0[:, u_columns].T
     log_base = np.log(_ADT_BASE) + rng.normal(0.0, 0.5, q)
     offset_src = rng.normal(0.0, 0.5, q)
     offset_tgt = offset_src + rng.normal(0.0, 0.5, q)
-    intercept_src = log_base + offset_src
-    intercept_tgt = log_base + offset_tgt
-    ambient = _AMBIENT_FRACTION * np.exp(log_base + rng.normal(0.0, 0.3, q))
-
-    # 3. Cells: latent expression and protein log-abundance.
-    is_target = np.arange(n) >= n_source
-    batch = rng.integers(0, len(_BATCHES), n)
-    F = rng.standard_normal((n, _N_PROGRAMS))
-    L = rng.standard_normal((n, n_genes))
-    L *= _GENE_SD
-    L += F @ W.T
-    L += baseline
-    L += np.outer(is_target, shift)
-    X = L[:, informative] - baseline[informative] - np.outer(is_target, shift[informative])
-    X /= latent_sd
-    A = noise * rng.standard_normal((n, q))
-    A[:n_source] += X[:n_source] @ coef_src.T + intercept_src
-    A[n_source:] += X[n_source:] @ coef_tgt.T + intercept_tgt
-
-    # 4. Counts.
-    batch_rna = np.exp(rng.normal(0.0, 0.2, len(_BATCHES)))
-    batch_adt = np.exp(rng.normal(0.0, 0.2, len(_BATCHES)))
-    depth_rna = _RNA_DEPTH * batch_rna[batch] * np.exp(rng.normal(0.0, 0.35, n))
-    depth_adt = batch_adt[batch] * np.exp(rng.normal(0.0, 0.3, n))
-    L -= L.max(axis=1, keepdims=True)
-    rates = np.exp(L)
-    rates *= (depth_rna / rates.sum(axis=1))[:, None]
-    rna_counts = sp.csr_matrix(rng.poisson(rates).astype(np.float32))
-    adt_counts = rng.poisson(depth_adt[:, None] * (ambient + np.exp(A))).astype(np.float32)
-
-    # 5. Containers.
-    cells = _names("cell_", n, 0)
-    genes = _names("GENE", n_genes, 1)
-    proteins = _protein_names(q)
-    cell_type = pd.Categorical(
-        np.where(is_target, _TARGET_TYPE, _SOURCE_TYPE), categories=[_SOURCE_TYPE, _TARGET_TYPE]
-    )
-    batch_col = pd.Categorical(np.asarray(_BATCHES)[batch], categories=list(_BATCHES))
-
-    def obs() -> pd.DataFrame:
-        return pd.DataFrame({"cell_type": cell_type, "batch": batch_col}, index=cells)
-
-    rna = ad.AnnData(
-        X=rna_counts,
-        obs=obs(),
-        var=pd.DataFrame({"feature_types": "GEX"}, index=genes),
-        layers={"counts": rna_counts.copy()},
-    )
-    prot = ad.AnnData(
-        X=adt_counts,
-        obs=obs(),
-        var=pd.DataFrame({"feature_types": "ADT"}, index=proteins),
-        layers={"counts": adt_counts.copy()},
-    )
-    # Build without pulling the modalities' columns (mudata's legacy default
-    # would add prefixed copies and warn); the global columns are set below.
-    with md.set_options(pull_on_update=False):
-        mdata = md.MuData({"rna": rna, "prot": prot})
-    mdata.obs["cell_type"] = cell_type
-    mdata.obs["batch"] = batch_col
-    mdata.var["feature_types"] = ["GEX"] * n_genes + ["ADT"] * q
-    mdata.uns["toy_citeseq"] = {
-        "informative_genes": [genes[j] for j in informative],
-        "source_coef": coef_src,
-        "target_coef": coef_tgt,
-        "source_intercept": intercept_src,
-        "target_intercept": intercept_tgt,
+    return {
+        "source_coef": (V0 * D0) @ U0.T,  # (q, p), scikit-learn orientation
+        "target_coef": (V0[:, v_columns] * D_star) @ U0[:, u_columns].T,
+        "source_intercept": log_base + offset_src,
+        "target_intercept": log_base + offset_tgt,
         "source_U": U0,
         "source_V": V0,
         "source_singular_values": D0,
         "target_singular_values": D_star,
         "u_columns": u_columns.astype(np.int64),
         "v_columns": v_columns.astype(np.int64),
-        "latent_mean": baseline[informative],
-        "latent_sd": latent_sd,
-        "target_shift": shift[informative],
-        "rank": r,
-        "structural_rank": s,
-        "noise": noise,
-        "source_type": _SOURCE_TYPE,
-        "target_type": _TARGET_TYPE,
-        "random_state": seed,
+        "ambient": _AMBIENT_FRACTION * np.exp(log_base + rng.normal(0.0, 0.3, q)),
     }
+
+
+@dataclass
+class _Cells:
+    is_target: np.ndarray
+    batch: np.ndarray  # batch index per cell
+    latent: np.ndarray  # cells x genes latent log-expression L
+    log_abundance: np.ndarray  # cells x proteins A
+    ambient: np.ndarray  # ambient ADT level per protein
+
+
+def _draw_cells(rng: np.random.Generator, n_source: int, n_target: int, genes: _Genes,
+                truth: dict, noise: float) -> _Cells:
+    """Step 3: type, batch, latent expression ``L`` and protein log-abundance ``A``."""
+    n = n_source + n_target
+    is_target = np.arange(n) >= n_source
+    batch = rng.integers(0, len(_BATCHES), n)
+    F = rng.standard_normal((n, _N_PROGRAMS))
+    L = rng.standard_normal((n, genes.baseline.size))
+    L *= _GENE_SD
+    L += F @ genes.loadings.T
+    L += genes.baseline
+    L += np.outer(is_target, genes.shift)
+    inf = genes.informative
+    X = L[:, inf] - genes.baseline[inf] - np.outer(is_target, genes.shift[inf])
+    X /= genes.latent_sd
+    A = noise * rng.standard_normal((n, truth["ambient"].size))
+    A[:n_source] += X[:n_source] @ truth["source_coef"].T + truth["source_intercept"]
+    A[n_source:] += X[n_source:] @ truth["target_coef"].T + truth["target_intercept"]
+    return _Cells(is_target, batch, L, A, truth["ambient"])
+
+
+def _draw_counts(rng: np.random.Generator, cells: _Cells) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Step 4: RNA and ADT counts, with per-cell depths and batch factors."""
+    n = cells.is_target.size
+    batch_rna = np.exp(rng.normal(0.0, 0.2, len(_BATCHES)))
+    batch_adt = np.exp(rng.normal(0.0, 0.2, len(_BATCHES)))
+    depth_rna = _RNA_DEPTH * batch_rna[cells.batch] * np.exp(rng.normal(0.0, 0.35, n))
+    depth_adt = batch_adt[cells.batch] * np.exp(rng.normal(0.0, 0.3, n))
+    L = cells.latent - cells.latent.max(axis=1, keepdims=True)
+    rates = np.exp(L)
+    rates *= (depth_rna / rates.sum(axis=1))[:, None]
+    rna_counts = sp.csr_matrix(rng.poisson(rates).astype(np.float32))
+    adt_rates = depth_adt[:, None] * (cells.ambient + np.exp(cells.log_abundance))
+    return rna_counts, rng.poisson(adt_rates).astype(np.float32)
+
+
+def _as_mudata(rna_counts: sp.csr_matrix, adt_counts: np.ndarray, cells: _Cells) -> md.MuData:
+    """Wrap the counts in a MuData, cell types and batches in every ``obs``."""
+    n, n_genes, q = adt_counts.shape[0], rna_counts.shape[1], adt_counts.shape[1]
+    names = _names("cell_", n, 0)
+    cell_type = pd.Categorical(np.where(cells.is_target, _TARGET_TYPE, _SOURCE_TYPE),
+                               categories=[_SOURCE_TYPE, _TARGET_TYPE])
+    batch = pd.Categorical(np.asarray(_BATCHES)[cells.batch], categories=list(_BATCHES))
+
+    def modality(counts, var_names: list[str], feature_type: str) -> ad.AnnData:
+        return ad.AnnData(
+            X=counts,
+            obs=pd.DataFrame({"cell_type": cell_type, "batch": batch}, index=names),
+            var=pd.DataFrame({"feature_types": feature_type}, index=var_names),
+            layers={"counts": counts.copy()},
+        )
+
+    rna = modality(rna_counts, _names("GENE", n_genes, 1), "GEX")
+    prot = modality(adt_counts, _protein_names(q), "ADT")
+    # Build without pulling the modalities' columns (mudata's legacy default
+    # would add prefixed copies and warn); the global columns are set below.
+    with md.set_options(pull_on_update=False):
+        mdata = md.MuData({"rna": rna, "prot": prot})
+    mdata.obs["cell_type"] = cell_type
+    mdata.obs["batch"] = batch
+    mdata.var["feature_types"] = ["GEX"] * n_genes + ["ADT"] * q
     return mdata
