@@ -75,7 +75,7 @@ def _real_data(n_target: int, n_source: int):
     mdata = mdata[keep].copy()
     is_target = np.isin(keep, target)
     pp.prepare_citeseq(mdata, source_mask=~is_target, target_mask=is_target,
-                       n_top_genes=2000)
+                       n_top_genes=2000, drop_constant=False)
     return mdata, ~is_target, is_target
 
 

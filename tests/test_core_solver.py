@@ -158,3 +158,37 @@ def test_split_hessian_takes_the_same_steps_as_the_plain_hessian():
     np.testing.assert_allclose(split.W, plain.W, atol=1e-9)
     np.testing.assert_allclose(split.applied, A @ split.W, atol=1e-9)
     assert len(calls) == split.n_iter + 1
+
+
+@pytest.mark.parametrize("center", [True, False])
+def test_factored_validation_error_equals_the_dense_one(center):
+    # Cross-validation scores C = L diag(d) R^T through L^T S L; it must be
+    # the same number as from S C, intercept and all.
+    from smart_sc._core.stats import fold_sums, kfold_labels, total, validation_sse
+    from smart_sc._core.tuning import validation_sse_factored
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(80, 30)) + 1.5
+    Y = X @ rng.normal(size=(30, 7)) + rng.normal(size=(80, 7)) + 3.0
+    sums = fold_sums(X, Y, kfold_labels(80, 4, 0), 4, center=center)
+    held = sums[1]
+    train = (total(sums) - held).to_stats(center)
+    L, R = rng.normal(size=(30, 3)), np.linalg.qr(rng.normal(size=(7, 3)))[0]
+    d = np.array([2.0, -1.0, 0.5])
+    dense = validation_sse(held, train, (L * d) @ R.T)
+    assert dense > 0
+    assert validation_sse_factored(held, train, L, d, R) == pytest.approx(dense, rel=1e-10)
+
+
+def test_rotated_start_gives_the_same_initial_state_as_the_coefficients():
+    from smart_sc._core.admm import RotatedStart
+
+    sim = simulate_transfer(120, 30, 12, random_state=2)
+    basis = SourceBasis.from_coef(sim.source_coef_pq, 30, 12)
+    init = ridge_gcv(_uncentred_stats(sim.X, sim.Y)).coef
+    start = RotatedStart.from_coef(init, basis)
+    for r in (1, 4):
+        a, b = initial_state(start, basis, r, 6, 6), initial_state(init, basis, r, 6, 6)
+        for x, y in ((a.W, b.W), (a.Z, b.Z), (a.d, b.d)):
+            np.testing.assert_allclose(x, y, atol=1e-12)
+        assert a.W.shape == (30, r) and a.omega_u.shape == (24, r)

@@ -23,8 +23,8 @@ import logging
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import scipy.linalg
 
+from .basis import SourceBasis, robust_svd
 from .stats import SufficientStats
 from .stiefel import SplitHessian, minimize_quadratic, polar, riemannian_gradient
 
@@ -33,6 +33,7 @@ __all__ = [
     "AdmmState",
     "LowRankGram",
     "RotatedProblem",
+    "RotatedStart",
     "SourceBasis",
     "constrained_state",
     "d_step",
@@ -51,40 +52,6 @@ logger = logging.getLogger("smart_sc")
 #: Any fixed point is a KKT point whatever rho is, so the floor changes the
 #: path, not the estimator.
 RHO_MIN, RHO_MAX = 1.0, 1e6
-
-
-def robust_svd(M: np.ndarray, *, full_matrices: bool = False):
-    """SVD by LAPACK's divide and conquer, falling back to the QR iteration.
-
-    ``gesdd`` occasionally reports non-convergence on finite, well-scaled
-    matrices (seen on a real 289 x 134 ridge fit); ``gesvd`` is slower but
-    does not.
-    """
-    try:
-        return np.linalg.svd(M, full_matrices=full_matrices)
-    except np.linalg.LinAlgError:
-        return scipy.linalg.svd(M, full_matrices=full_matrices, lapack_driver="gesvd")
-
-
-@dataclass(frozen=True)
-class SourceBasis:
-    """Full singular bases of the source coefficients (identity when there is no source)."""
-
-    U0: np.ndarray  # (p, p)
-    V0: np.ndarray  # (q, q)
-    singular_values: np.ndarray
-    rank: int
-
-    @classmethod
-    def from_coef(cls, C0: np.ndarray | None, p: int, q: int) -> SourceBasis:
-        """Bases from ``C0`` (p x q); ``None`` gives identities (no transfer)."""
-        if C0 is None:
-            return cls(np.eye(p), np.eye(q), np.zeros(0), min(p, q))
-        # Columns beyond rank(C0) are any orthonormal completion; LAPACK's is as
-        # faithful as any other (the paper allows any completion).
-        U0, s, V0t = robust_svd(C0, full_matrices=True)
-        rank = int(np.linalg.matrix_rank(C0))
-        return cls(U0, V0t.T, s, rank)
 
 
 class LowRankGram:
@@ -127,12 +94,12 @@ def rotated_gram(stats: SufficientStats, basis: SourceBasis):
 
     The factor comes from the eigendecomposition of ``S_xx`` that every fit
     computes anyway (:attr:`SufficientStats.xx_spectrum`), so choosing it costs
-    nothing; rotating it costs ``p^2 m`` instead of ``2 p^3``.
+    nothing; rotating it costs ``4 p min(p, q) m`` instead of ``2 p^3``.
     """
     evals, evecs = stats.xx_spectrum
     if 2 * evals.size < stats.n_features:
-        return LowRankGram(basis.U0.T @ (evecs * np.sqrt(evals)))
-    A = basis.U0.T @ stats.xx @ basis.U0
+        return LowRankGram(basis.to_source(evecs * np.sqrt(evals)))
+    A = basis.to_source(basis.to_source(stats.xx).T)  # U0^T (S_xx U0), S_xx symmetric
     return 0.5 * (A + A.T)
 
 
@@ -155,7 +122,7 @@ class RotatedProblem:
                    **params) -> RotatedProblem:
         """Rotate ``stats`` into ``basis``; ``params`` are ``lam_u, lam_v, alpha``."""
         A = rotated_gram(stats, basis)
-        M = basis.U0.T @ stats.xy @ basis.V0
+        M = basis.to_source(stats.xy) @ basis.V0
         # U0 is orthogonal, so A has the eigenvalues of S_xx (computed once per stats).
         a_max = float(stats.xx_spectrum[0].max(initial=0.0))
         return cls(A=A, M=M, yy_trace=float(np.trace(stats.yy)), a_max=max(a_max, 0.0),
@@ -196,7 +163,7 @@ class AdmmState:
 
     def coef(self, basis: SourceBasis) -> np.ndarray:
         """``C = U D V^T`` back in gene/protein coordinates (p x q)."""
-        return (basis.U0 @ (self.W * self.d)) @ (basis.V0 @ self.Z).T
+        return basis.from_source(self.W * self.d) @ (basis.V0 @ self.Z).T
 
 
 @dataclass
@@ -215,15 +182,37 @@ class AdmmResult:
         return int(np.count_nonzero(self.state.omega_u) + np.count_nonzero(self.state.omega_v))
 
 
-def initial_state(init_coef: np.ndarray, basis: SourceBasis, r: int, r_u: int,
+@dataclass(frozen=True)
+class RotatedStart:
+    """The SVD of an initial estimate in source coordinates, for starts of any rank.
+
+    Cross-validation starts every candidate rank from the same fold's ridge
+    fit; its SVD and rotation (``p^2 q``) are done once per fold here rather
+    than once per candidate.
+    """
+
+    W: np.ndarray  # U0^T U, (p, k)
+    s: np.ndarray  # (k,)
+    Z: np.ndarray  # V0^T V, (q, k)
+
+    @classmethod
+    def from_coef(cls, coef: np.ndarray, basis: SourceBasis,
+                  max_rank: int | None = None) -> RotatedStart:
+        """From an initial estimate (p x q), keeping ``max_rank`` components (all if ``None``)."""
+        U, s, Vt = robust_svd(coef)
+        k = s.size if max_rank is None else min(int(max_rank), s.size)
+        return cls(basis.to_source(U[:, :k]), s[:k].copy(), basis.V0.T @ Vt[:k].T)
+
+
+def initial_state(init: np.ndarray | RotatedStart, basis: SourceBasis, r: int, r_u: int,
                   r_v: int) -> AdmmState:
     """Rank-``r`` truncated SVD of an initial estimate (p x q), in source coordinates."""
-    U, s, Vt = robust_svd(init_coef)
-    W = basis.U0.T @ U[:, :r]
-    Z = basis.V0.T @ Vt[:r].T
+    start = init if isinstance(init, RotatedStart) else RotatedStart.from_coef(init, basis, r)
+    W = start.W[:, :r].copy()
+    Z = start.Z[:, :r].copy()
     p, q = W.shape[0], Z.shape[0]
     return AdmmState(
-        W=W, Z=Z, d=s[:r].copy(),
+        W=W, Z=Z, d=start.s[:r].copy(),
         omega_u=np.zeros((p - r_u, r)), omega_v=np.zeros((q - r_v, r)),
         gamma_u=np.zeros((p - r_u, r)), gamma_v=np.zeros((q - r_v, r)),
     )

@@ -504,7 +504,7 @@ def _fit_from_stats(pb: _Problem) -> SmartFit:
         cv_results=cv_results,
         blend=blend,
         ill_posed=ill_posed,
-        U=pb.basis.U0 @ res.state.W,
+        U=pb.basis.from_source(res.state.W),
         singular_values=res.state.d.copy(),
         V=pb.basis.V0 @ res.state.Z,
     )
