@@ -336,88 +336,127 @@ def neurips2021_cite(
     """
     if not isinstance(backed, bool | np.bool_):
         raise ValueError(f"backed must be True or False, got {backed!r}")
-    if cell_types is not None:
-        if isinstance(cell_types, str):
-            cell_types = [cell_types]
-        try:
-            cell_types = list(cell_types)
-        except TypeError:
-            raise ValueError(
-                f"cell_types must be a str, an iterable of str or None, got {cell_types!r}"
-            ) from None
-        if not cell_types or not all(isinstance(t, str) for t in cell_types):
-            raise ValueError(f"cell_types must be non-empty strings, got {cell_types!r}")
+    cell_types = _check_cell_types(cell_types)
     path = _geo_path(path)
     _check_readable(path)
-
     with h5py.File(path, "r") as f:
-        for key in ("obs", "var"):
-            if key not in f:
-                raise ValueError(f"{path}: no {key!r} in the file; it has {sorted(f)}")
-        layers = sorted(f["layers"]) if "layers" in f else []
-        if "counts" not in layers:
-            raise ValueError(
-                f"{path}: no layers['counts'] (the raw counts neurips2021_cite reads); "
-                f"the file has layers {layers}"
-            )
-        var = read_elem(f["var"])
-        if "feature_types" not in var.columns:
-            raise ValueError(
-                f"{path}: var lacks 'feature_types' (GEX or ADT per feature); var has "
-                f"{list(var.columns)}"
-            )
-        kinds = var["feature_types"].astype(str).to_numpy()
-        found = dict(zip(*np.unique(kinds, return_counts=True), strict=True))
-        if "GEX" not in found or "ADT" not in found:
-            raise ValueError(
-                f"{path}: var['feature_types'] must mark features 'GEX' and 'ADT'; found "
-                f"{ {str(k): int(v) for k, v in found.items()} }"
-            )
+        var, kinds = _read_var(f, path)
         obs = _read_obs(f["obs"], _GEO_OBS, path)
-        n_cells = obs.shape[0]
-
-        if cell_types is None:
-            rows = np.arange(n_cells)
-        else:
-            present = set(obs["cell_type"])
-            unknown = [t for t in cell_types if t not in present]
-            if unknown:
-                raise ValueError(
-                    f"cell_types {unknown} not in the file's obs['cell_type']; it has "
-                    f"{sorted(present)}"
-                )
-            rows = np.flatnonzero(obs["cell_type"].isin(cell_types).to_numpy())
-
-        elem = f["layers"]["counts"]
-        shape = tuple(elem.shape if isinstance(elem, h5py.Dataset) else elem.attrs["shape"])
-        if shape != (n_cells, var.shape[0]):
-            raise ValueError(
-                f"{path}: layers['counts'] has shape {shape}; obs and var make "
-                f"{(n_cells, var.shape[0])}"
-            )
-        whole = rows.size == n_cells
-        if isinstance(elem, h5py.Group):  # sparse (csr or csc)
-            if backed and not whole:
-                counts = sparse_dataset(elem)[rows]
-            else:
-                counts = read_elem(elem)
-                counts = counts if whole else counts[rows]
-        elif whole:  # dense
-            counts = elem[...]
-        else:
-            counts = elem[rows] if backed else elem[...][rows]
-        counts = sp.csr_matrix(counts)
-    counts = counts.astype(np.float32)
-    _check_counts(counts.data, path)
+        rows = _rows_of(obs, cell_types)
+        counts = _read_counts(f, rows, (obs.shape[0], var.shape[0]), backed, path)
     logger.info("neurips2021_cite: read raw counts of %d of %d cells from %s",
-                rows.size, n_cells, path.name)
+                rows.size, obs.shape[0], path.name)
+    mdata = _geo_mudata(counts, obs.iloc[rows], var, kinds)
+    mdata.uns["provenance"] = {
+        "title": "NeurIPS 2021 multimodal single-cell benchmark, bone marrow CITE-seq",
+        "accession": GEO_ACCESSION,
+        "url": GEO_URL,
+        "source_file": path.name,
+        "citation": CITATION,
+        "cell_types": "all" if cell_types is None else cell_types,
+        "n_cells": int(rows.size),
+        "n_cells_in_file": int(obs.shape[0]),
+        "n_genes": int(mdata["rna"].n_vars),
+        "n_proteins": int(mdata["prot"].n_vars),
+        "counts": "raw counts from the file's layers['counts']; .X is a float32 copy",
+        "loader": "smart_sc.datasets.neurips2021_cite",
+    }
+    return mdata
 
-    sel = obs.iloc[rows]
+
+def _check_cell_types(cell_types) -> list[str] | None:
+    if cell_types is None:
+        return None
+    if isinstance(cell_types, str):
+        cell_types = [cell_types]
+    try:
+        cell_types = list(cell_types)
+    except TypeError:
+        raise ValueError(
+            f"cell_types must be a str, an iterable of str or None, got {cell_types!r}"
+        ) from None
+    if not cell_types or not all(isinstance(t, str) for t in cell_types):
+        raise ValueError(f"cell_types must be non-empty strings, got {cell_types!r}")
+    return cell_types
+
+
+def _read_var(f: h5py.File, path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """Read and check the file's var; return it with each feature's kind (GEX or ADT)."""
+    for key in ("obs", "var"):
+        if key not in f:
+            raise ValueError(f"{path}: no {key!r} in the file; it has {sorted(f)}")
+    layers = sorted(f["layers"]) if "layers" in f else []
+    if "counts" not in layers:
+        raise ValueError(
+            f"{path}: no layers['counts'] (the raw counts neurips2021_cite reads); "
+            f"the file has layers {layers}"
+        )
+    var = read_elem(f["var"])
+    if "feature_types" not in var.columns:
+        raise ValueError(
+            f"{path}: var lacks 'feature_types' (GEX or ADT per feature); var has "
+            f"{list(var.columns)}"
+        )
+    kinds = var["feature_types"].astype(str).to_numpy()
+    found = dict(zip(*np.unique(kinds, return_counts=True), strict=True))
+    if "GEX" not in found or "ADT" not in found:
+        raise ValueError(
+            f"{path}: var['feature_types'] must mark features 'GEX' and 'ADT'; found "
+            f"{ {str(k): int(v) for k, v in found.items()} }"
+        )
+    return var, kinds
+
+
+def _rows_of(obs: pd.DataFrame, cell_types: list[str] | None) -> np.ndarray:
+    """Positions of the cells of ``cell_types`` (all cells for ``None``)."""
+    if cell_types is None:
+        return np.arange(obs.shape[0])
+    present = set(obs["cell_type"])
+    unknown = [t for t in cell_types if t not in present]
+    if unknown:
+        raise ValueError(
+            f"cell_types {unknown} not in the file's obs['cell_type']; it has "
+            f"{sorted(present)}"
+        )
+    return np.flatnonzero(obs["cell_type"].isin(cell_types).to_numpy())
+
+
+def _read_counts(f: h5py.File, rows: np.ndarray, shape: tuple[int, int], backed: bool,
+                 path: Path) -> sp.csr_matrix:
+    """Rows ``rows`` of ``layers['counts']`` as float32 CSR, checked to be raw counts.
+
+    ``backed`` reads only those rows from the file; otherwise the whole layer is
+    read and then subset (faster when memory allows).
+    """
+    elem = f["layers"]["counts"]
+    stored = tuple(elem.shape if isinstance(elem, h5py.Dataset) else elem.attrs["shape"])
+    if stored != shape:
+        raise ValueError(f"{path}: layers['counts'] has shape {stored}; obs and var make "
+                         f"{shape}")
+    whole = rows.size == shape[0]
+    if isinstance(elem, h5py.Group):  # sparse (csr or csc)
+        if backed and not whole:
+            counts = sparse_dataset(elem)[rows]
+        else:
+            counts = read_elem(elem)
+            counts = counts if whole else counts[rows]
+    elif whole:  # dense
+        counts = elem[...]
+    else:
+        counts = elem[rows] if backed else elem[...][rows]
+    counts = sp.csr_matrix(counts).astype(np.float32)
+    _check_counts(counts.data, path)
+    return counts
+
+
+def _geo_mudata(counts: sp.csr_matrix, obs: pd.DataFrame, var: pd.DataFrame,
+                kinds: np.ndarray) -> md.MuData:
+    """RNA (sparse) and ADT (dense) modalities of the chosen cells, in our layout."""
     columns = {
-        "cell_type": _categorical(sel["cell_type"].to_numpy()),
-        "donor": _categorical(sel["DonorNumber"].to_numpy()),
-        "site": _categorical(sel["Site"].to_numpy()),
-        "batch": _categorical(sel["batch"].to_numpy()),
+        "cell_type": _categorical(obs["cell_type"].to_numpy()),
+        "donor": _categorical(obs["DonorNumber"].to_numpy()),
+        "site": _categorical(obs["Site"].to_numpy()),
+        "batch": _categorical(obs["batch"].to_numpy()),
     }
 
     def modality(kind: str, dense: bool) -> ad.AnnData:
@@ -427,7 +466,7 @@ def neurips2021_cite(
         mvar = var.iloc[cols].copy()
         mvar.index = pd.Index(mvar.index.astype(str))
         mvar["feature_types"] = pd.Categorical([kind] * cols.size)
-        adata = ad.AnnData(X=X, obs=pd.DataFrame(dict(columns), index=sel.index), var=mvar,
+        adata = ad.AnnData(X=X, obs=pd.DataFrame(dict(columns), index=obs.index), var=mvar,
                            layers={"counts": X.copy()})
         if not adata.var_names.is_unique:
             logger.warning("neurips2021_cite: %s feature names are not unique; made unique",
@@ -440,18 +479,4 @@ def neurips2021_cite(
     for name, values in columns.items():
         mdata.obs[name] = values
     mdata.var["feature_types"] = pd.Categorical(["GEX"] * rna.n_vars + ["ADT"] * prot.n_vars)
-    mdata.uns["provenance"] = {
-        "title": "NeurIPS 2021 multimodal single-cell benchmark, bone marrow CITE-seq",
-        "accession": GEO_ACCESSION,
-        "url": GEO_URL,
-        "source_file": path.name,
-        "citation": CITATION,
-        "cell_types": "all" if cell_types is None else list(cell_types),
-        "n_cells": int(rows.size),
-        "n_cells_in_file": int(n_cells),
-        "n_genes": int(rna.n_vars),
-        "n_proteins": int(prot.n_vars),
-        "counts": "raw counts from the file's layers['counts']; .X is a float32 copy",
-        "loader": "smart_sc.datasets.neurips2021_cite",
-    }
     return mdata
