@@ -10,8 +10,16 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_n_features,
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    validate_data,
+)
 
+from ._core.chunked import as_row_chunked, is_dask_array, predict_blocks
 from ._core.stats import SufficientStats, compute_sums
 
 __all__ = ["StatsLinearRegressor", "check_source_coef"]
@@ -51,15 +59,20 @@ class StatsLinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     """
 
     def _validate_xy(self, X, y):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=("csr", "csc"),
-            multi_output=True,
-            y_numeric=True,
-            dtype=np.float64,
-        )
+        if is_dask_array(X):
+            X, y = self._validate_dask_xy(X, y)
+        else:
+            if is_dask_array(y):  # in-memory X: y is no larger, so bring it in too
+                y = y.compute()
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                accept_sparse=("csr", "csc"),
+                multi_output=True,
+                y_numeric=True,
+                dtype=np.float64,
+            )
         self._y_was_1d = y.ndim == 1
         y2 = y[:, None] if y.ndim == 1 else y
         if X.shape[0] < 2:
@@ -67,6 +80,33 @@ class StatsLinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 f"need at least 2 samples to fit, got n_samples = {X.shape[0]}"
             )
         return X, y2
+
+    def _validate_dask_xy(self, X, y):
+        """Check a dask ``X`` (and dask or in-memory ``y``) without computing them.
+
+        Shapes and dtypes are checked here; NaN and infinite values are counted
+        by the statistics pass itself (:mod:`smart_sc._core.chunked`), which
+        refuses them with their number.
+        """
+        if X.ndim != 2:
+            raise ValueError(f"Expected 2D array, got a {X.ndim}-D dask array instead")
+        if X.dtype.kind not in "biuf":
+            raise ValueError(f"dask array X has dtype {X.dtype}; a numeric dtype is needed")
+        X = as_row_chunked(X)
+        _check_n_features(self, X, reset=True)
+        _check_feature_names(self, X, reset=True)
+        if is_dask_array(y):
+            if y.ndim not in (1, 2):
+                raise ValueError(f"y must be 1-D or 2-D, got a {y.ndim}-D dask array")
+            if y.dtype.kind not in "biuf":
+                raise ValueError(f"dask array y has dtype {y.dtype}; a numeric dtype is "
+                                 "needed")
+        else:
+            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+            if y.ndim not in (1, 2):
+                raise ValueError(f"y must be 1-D or 2-D, got {y.ndim}-D")
+        check_consistent_length(np.empty((X.shape[0], 0)), np.empty((y.shape[0], 0)))
+        return X, y
 
     def _stats(self, X, y) -> SufficientStats:
         center = bool(self.fit_intercept)
@@ -93,15 +133,25 @@ class StatsLinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
+        X : array-like, sparse matrix or dask array of shape (n_samples, n_features)
             Samples.
 
         Returns
         -------
-        ndarray of shape (n_samples,) or (n_samples, n_targets)
-            Predictions, 1-D when the model was fitted on a 1-D ``y``.
+        ndarray or dask array of shape (n_samples,) or (n_samples, n_targets)
+            Predictions, 1-D when the model was fitted on a 1-D ``y``; lazy
+            (a dask array with ``X``'s row chunks) when ``X`` is a dask array.
         """
         check_is_fitted(self, "coef_")
+        if is_dask_array(X):
+            if X.ndim != 2:
+                raise ValueError(f"Expected 2D array, got a {X.ndim}-D dask array instead")
+            _check_n_features(self, X, reset=False)
+            _check_feature_names(self, X, reset=False)
+            coef = np.asarray(self.coef_, dtype=np.float64)
+            ravel = coef.ndim == 1
+            return predict_blocks(X, coef[:, None] if ravel else coef.T, self.intercept_,
+                                  ravel=ravel)
         X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=np.float64, reset=False)
         out = X @ self.coef_.T
         if sp.issparse(out):  # pragma: no cover - sparse @ dense is dense

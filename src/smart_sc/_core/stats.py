@@ -234,16 +234,24 @@ def _block_rows(p: int) -> int:
 
 
 def _cross_products(X, Y: np.ndarray, shift_x: np.ndarray):
-    """Return ``(sum x, X^T X, X^T Y)`` of ``X - shift_x`` with ``Y``, block by block."""
+    """Return ``(sum x, sum y, X^T X, X^T Y, Y^T Y)`` of ``X - shift_x`` and ``Y``.
+
+    Block by block, every sum accumulated in block order: a dask array cut
+    into the same blocks gives the same bits (:mod:`.chunked`).
+    """
     p, q = X.shape[1], Y.shape[1]
-    sx, sxx, sxy = np.zeros(p), np.zeros((p, p)), np.zeros((p, q))
+    sx, sy = np.zeros(p), np.zeros(q)
+    sxx, sxy, syy = np.zeros((p, p)), np.zeros((p, q)), np.zeros((q, q))
     rows = _block_rows(p)
     for start, block in zip(range(0, X.shape[0], rows), _row_blocks(X, rows), strict=True):
         block -= shift_x
+        y = Y[start:start + rows]
         sx += block.sum(axis=0)
+        sy += y.sum(axis=0)
         sxx += block.T @ block
-        sxy += block.T @ Y[start:start + rows]
-    return sx, sxx, sxy
+        sxy += block.T @ y
+        syy += y.T @ y
+    return sx, sy, sxx, sxy, syy
 
 
 def default_shift(X, Y) -> tuple[np.ndarray, np.ndarray]:
@@ -259,20 +267,30 @@ def default_shift(X, Y) -> tuple[np.ndarray, np.ndarray]:
     return first.mean(axis=0), Yd[: first.shape[0]].mean(axis=0)
 
 
+def _chunked(X, Y) -> bool:
+    """Whether ``X`` or ``Y`` is a dask array (:mod:`.chunked` computes their sums)."""
+    from .chunked import is_dask_array
+
+    return is_dask_array(X) or is_dask_array(Y)
+
+
 def compute_sums(X, Y, shift_x=None, shift_y=None) -> RawSums:
     """One pass over the cells of ``X`` (n x p) and ``Y`` (n x q)."""
+    if _chunked(X, Y):
+        from .chunked import dask_compute_sums
+
+        return dask_compute_sums(X, Y, shift_x, shift_y)
     Yd = _as_dense_targets(Y)
     if shift_x is None or shift_y is None:
         shift_x, shift_y = default_shift(X, Yd)
-    Ys = Yd - shift_y
-    sx, sxx, sxy = _cross_products(X, Ys, shift_x)
+    sx, sy, sxx, sxy, syy = _cross_products(X, Yd - shift_y, shift_x)
     return RawSums(
         n=X.shape[0],
         sx=np.asarray(sx, dtype=np.float64).ravel(),
-        sy=Ys.sum(axis=0),
+        sy=sy,
         sxx=np.asarray(sxx, dtype=np.float64),
         sxy=np.asarray(sxy, dtype=np.float64),
-        syy=Ys.T @ Ys,
+        syy=syy,
         shift_x=np.asarray(shift_x, dtype=np.float64),
         shift_y=np.asarray(shift_y, dtype=np.float64),
     )
@@ -291,8 +309,16 @@ def fold_sums(X, Y, folds: np.ndarray, n_folds: int, *, center: bool) -> list[Ra
     """Sums per fold in one pass; ``folds[i]`` is cell ``i``'s fold in ``0..n_folds-1``.
 
     Without centring the sums are not shifted (the uncentred model has no
-    intercept, so shifting would change it).
+    intercept, so shifting would change it). Dask arrays are summed block by
+    block in one pass (:func:`.chunked.dask_fold_sums`).
     """
+    if _chunked(X, Y):
+        from .chunked import dask_fold_sums
+
+        if center:
+            return dask_fold_sums(X, Y, folds, n_folds)
+        q = 1 if Y.ndim == 1 else Y.shape[1]
+        return dask_fold_sums(X, Y, folds, n_folds, np.zeros(X.shape[1]), np.zeros(q))
     Yd = _as_dense_targets(Y)
     if center:
         shift_x, shift_y = default_shift(X, Yd)

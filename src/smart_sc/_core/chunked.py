@@ -1,0 +1,396 @@
+"""Sufficient statistics and predictions of dask arrays: one pass, out of core.
+
+Everything smart_sc fits needs the cells only through the per-fold sums of
+:mod:`.stats`. For a dask array those sums are computed the way scanpy
+computes covariances on dask: every block of rows (dense or scipy-sparse
+chunks) is mapped to its own sums (:func:`dask.array.blockwise`, in
+parallel, where the block lives), and the blocks' sums are added up, so
+memory holds a few blocks and a few ``p x p`` partial sums at a time, never
+the cells.
+
+The blocks are those of the in-memory pass: each fold's cells in order, cut
+every :func:`.stats._block_rows` cells, shifted by the in-memory shift (the
+column means of the same first rows), with the in-memory folds
+(:func:`.stats.kfold_labels`); and their sums are added in the in-memory
+order (a chain, not a tree). A dask fit therefore gets bit-for-bit the
+in-memory statistics and hence the in-memory fit, whatever the chunks. A
+tree of additions would differ in the last bits only, but the data-driven
+fit (ADMM stopped at a tolerance, cross-validated choices) can amplify those
+to about ``1e-4`` on the coefficients; the chain costs one addition of
+``p x p`` per block, done while other blocks are being summed.
+
+The pass also counts NaN and infinite entries of every block; a non-zero
+count is an error naming it, so a dask input is checked without a pass of
+its own. dask is imported only when a dask array is met: the package works
+without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import numpy as np
+import scipy.sparse as sp
+
+from .stats import RawSums, _as_dense_targets, _block_rows, compute_sums, default_shift
+
+__all__ = [
+    "as_row_chunked",
+    "da_blockwise_sums",
+    "dask_compute_sums",
+    "dask_fold_sums",
+    "is_dask_array",
+    "predict_blocks",
+]
+
+logger = logging.getLogger("smart_sc")
+
+def is_dask_array(x) -> bool:
+    """Whether ``x`` is a dask array (without importing dask if nothing has).
+
+    Parameters
+    ----------
+    x : object
+        Anything.
+
+    Returns
+    -------
+    bool
+        True for a :class:`dask.array.Array`.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> is_dask_array(da.zeros((4, 2), chunks=2)), is_dask_array(np.zeros((4, 2)))
+    (True, False)
+    """
+    # No dask array can exist before dask.array has been imported.
+    module = sys.modules.get("dask.array")
+    return module is not None and isinstance(x, module.Array)
+
+
+def as_row_chunked(x, rows=None):
+    """``x`` as a 2-D dask array with one chunk across the columns.
+
+    Parameters
+    ----------
+    x : dask.array.Array or array-like
+        Cells x features (or responses); a 1-D array is one column. A numpy
+        array or scipy sparse matrix is wrapped without a copy.
+    rows : tuple of int or None
+        Row chunks to give ``x`` (those of the design, so that the blocks of
+        ``X`` and ``Y`` line up); ``None`` keeps ``x``'s own.
+
+    Returns
+    -------
+    dask.array.Array
+        The same values, chunked along rows only.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> x = da.ones((6, 4), chunks=(2, 2))
+    >>> as_row_chunked(x).chunks
+    ((2, 2, 2), (4,))
+    >>> as_row_chunked(x[:, 0], rows=(3, 3)).chunks
+    ((3, 3), (1,))
+    """
+    import dask.array as da
+
+    if not is_dask_array(x):
+        if sp.issparse(x):
+            x = sp.csr_matrix(x)
+        x = da.from_array(x, chunks=(rows if rows is not None else "auto", -1)
+                          if x.ndim == 2 else (rows if rows is not None else "auto",))
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2:
+        raise ValueError(f"expected a 1-D or 2-D array, got {x.ndim}-D")
+    if any(np.isnan(c) for c in x.chunks[0]):
+        raise ValueError("the dask array's row chunk sizes are unknown; call "
+                         "x.compute_chunk_sizes() first")
+    return x.rechunk({0: rows if rows is not None else x.chunks[0], 1: -1})
+
+
+def _non_finite(block) -> tuple[int, int]:
+    values = block.data if sp.issparse(block) else np.asarray(block)
+    if values.dtype.kind not in "fc":  # integers and booleans are always finite
+        return 0, 0
+    return int(np.isnan(values).sum()), int(np.isinf(values).sum())
+
+
+def _layout(p: int, q: int) -> list[tuple[str, tuple[int, ...]]]:
+    """Fields of one fold's sums packed in a flat vector, with their shapes."""
+    return [("n", ()), ("sx", (p,)), ("sy", (q,)), ("sxx", (p, p)), ("sxy", (p, q)),
+            ("syy", (q, q)), ("bad", (4,))]
+
+
+def _packed_size(p: int, q: int) -> int:
+    return sum(int(np.prod(shape)) for _, shape in _layout(p, q))
+
+
+def _block_sums(x, y, *, shift_x: np.ndarray, shift_y: np.ndarray) -> np.ndarray:
+    """Sums of one block of cells (one in-memory block), packed as ``(1, L)``."""
+    p, q = x.shape[1], y.shape[1]
+    bad = np.array([*_non_finite(x), *_non_finite(y)], dtype=np.float64)
+    out = np.zeros((1, _packed_size(p, q)))
+    out[0, -4:] = bad
+    if bad.any():  # the fit will be refused: count, do not sum
+        return out
+    sums = compute_sums(x, _as_dense_targets(y), shift_x, shift_y)
+    out[0, :-4] = np.concatenate([[sums.n], sums.sx, sums.sy, sums.sxx.ravel(),
+                                  sums.sxy.ravel(), sums.syy.ravel()])
+    return out
+
+
+def _in_order(parts) -> object:
+    """``parts``' blocks added one after the other, first to last (a dask delayed).
+
+    The in-memory pass adds its blocks' sums in this order; any other order
+    (a tree) changes the last bits, and the solver can amplify those.
+    """
+    import dask
+
+    blocks = parts.to_delayed().ravel()
+    acc = blocks[0]
+    for block in blocks[1:]:
+        acc = dask.delayed(np.add, pure=True)(acc, block)
+    return acc
+
+
+def _unpack(vector: np.ndarray, p: int, q: int, shift_x, shift_y) -> tuple[RawSums, np.ndarray]:
+    fields, start = {}, 0
+    for name, shape in _layout(p, q):
+        size = int(np.prod(shape))
+        fields[name] = vector[start:start + size].reshape(shape)
+        start += size
+    bad = fields.pop("bad")
+    n = round(float(fields.pop("n")))
+    return RawSums(n=n, **{k: np.array(v) for k, v in fields.items()},
+                   shift_x=np.asarray(shift_x, dtype=np.float64),
+                   shift_y=np.asarray(shift_y, dtype=np.float64)), bad
+
+
+def _first_rows_shift(X, Y) -> tuple[np.ndarray, np.ndarray]:
+    """The in-memory shift (:func:`.stats.default_shift`), from the same first rows."""
+    import dask
+
+    rows = min(_block_rows(X.shape[1]), X.shape[0])
+    x0, y0 = dask.compute(X[:rows], Y[:rows])
+    return default_shift(x0, _as_dense_targets(y0))
+
+
+def _raise_if_non_finite(bad: np.ndarray) -> None:
+    n_nan_x, n_inf_x, n_nan_y, n_inf_y = (round(float(v)) for v in bad)
+    for what, n_nan, n_inf in (("X", n_nan_x, n_inf_x), ("y", n_nan_y, n_inf_y)):
+        if n_nan or n_inf:
+            raise ValueError(f"{what} contains {n_nan} NaN and {n_inf} infinite value(s) "
+                             "(found while computing the statistics of the dask array)")
+
+
+def dask_fold_sums(X, Y, folds, n_folds: int, shift_x=None, shift_y=None) -> list[RawSums]:
+    """Per-fold sums of dask (or mixed dask and numpy) ``X`` and ``Y`` in one pass.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_cells, n_features)
+        Design, chunked along rows (dense or scipy-sparse chunks; chunks
+        across the columns are joined).
+    Y : dask.array.Array or array-like of shape (n_cells, n_targets)
+        Responses; rechunked (or wrapped) to ``X``'s row chunks.
+    folds : array-like of int of shape (n_cells,)
+        Fold of every cell in ``0 .. n_folds - 1`` (from
+        :func:`.stats.kfold_labels`), or all zeros for one set.
+    n_folds : int
+        Number of folds.
+    shift_x, shift_y : ndarray or None
+        Shifts of the sums; ``None`` takes the in-memory default (column
+        means of the first block of rows).
+
+    Returns
+    -------
+    list of RawSums
+        One per fold, all about the same shifts.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` or ``Y`` holds NaN or infinite values (their numbers are
+        named).
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> from smart_sc._core.stats import fold_sums
+    >>> rng = np.random.default_rng(0)
+    >>> X, Y = rng.normal(size=(100, 5)), rng.normal(size=(100, 2))
+    >>> labels = np.arange(100) % 3
+    >>> lazy = dask_fold_sums(da.from_array(X, chunks=(30, 5)), Y, labels, 3)
+    >>> eager = fold_sums(X, Y, labels, 3, center=True)
+    >>> all(np.allclose(a.sxx, b.sxx) and a.n == b.n for a, b in zip(lazy, eager))
+    True
+    """
+    import dask
+
+    X = as_row_chunked(X)
+    n, p = X.shape
+    Y = as_row_chunked(Y, rows=X.chunks[0])
+    if Y.shape[0] != n:
+        raise ValueError(f"X has {n} rows but Y has {Y.shape[0]}")
+    q = Y.shape[1]
+    folds = np.asarray(folds, dtype=np.intp)
+    if folds.shape != (n,):
+        raise ValueError(f"folds has shape {folds.shape}, expected ({n},)")
+    if shift_x is None or shift_y is None:
+        shift_x, shift_y = _first_rows_shift(X, Y)
+    shift_x = np.asarray(shift_x, dtype=np.float64)
+    shift_y = np.asarray(shift_y, dtype=np.float64)
+    # Each fold's cells, in order, cut into the blocks the in-memory pass
+    # uses; every block's sums are computed where its cells are, in parallel.
+    rows = _block_rows(p)
+    per_fold = []
+    for k in range(n_folds):
+        idx = np.flatnonzero(folds == k)
+        if idx.size == 0:
+            per_fold.append(None)
+            continue
+        Xk, Yk = (X, Y) if idx.size == n else (X[idx], Y[idx])
+        Xk, Yk = Xk.rechunk({0: rows}), Yk.rechunk({0: rows})
+        parts = da_blockwise_sums(Xk, Yk, shift_x, shift_y)
+        per_fold.append(_in_order(parts))
+    logger.info("statistics of a dask array: %d cells, %d genes, %d responses, %d fold(s) "
+                "in blocks of %d cells", n, p, q, n_folds, rows)
+    packed = dask.compute(*[f for f in per_fold if f is not None])
+    out, bad, it = [], np.zeros(4), iter(packed)
+    for k in range(n_folds):
+        if per_fold[k] is None:
+            zeros = RawSums(0, np.zeros(p), np.zeros(q), np.zeros((p, p)), np.zeros((p, q)),
+                            np.zeros((q, q)), shift_x, shift_y)
+            out.append(zeros)
+            continue
+        sums, fold_bad = _unpack(np.asarray(next(it)).ravel(), p, q, shift_x, shift_y)
+        out.append(sums)
+        bad += fold_bad
+    _raise_if_non_finite(bad)
+    return out
+
+
+def da_blockwise_sums(X, Y, shift_x: np.ndarray, shift_y: np.ndarray):
+    """Sums of every row block of ``X`` and ``Y`` (aligned row chunks), lazily.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_cells, n_features)
+        Design with one chunk across the columns.
+    Y : dask.array.Array of shape (n_cells, n_targets)
+        Responses with ``X``'s row chunks and one chunk across the columns.
+    shift_x, shift_y : ndarray
+        Shifts of the sums.
+
+    Returns
+    -------
+    dask.array.Array of shape (n_blocks, L)
+        One packed row of sums per block: ``n``, ``sx``, ``sy``, ``sxx``,
+        ``sxy``, ``syy`` and the block's NaN and infinite counts of ``X`` and
+        ``Y``.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> X, Y = da.ones((6, 2), chunks=(2, 2)), da.ones((6, 1), chunks=(2, 1))
+    >>> parts = da_blockwise_sums(X, Y, np.zeros(2), np.zeros(1))
+    >>> parts.shape, parts[:, 0].compute().tolist()
+    ((3, 15), [2.0, 2.0, 2.0])
+    """
+    import dask.array as da
+
+    p, q = X.shape[1], Y.shape[1]
+    return da.blockwise(
+        _block_sums, "il",
+        X, "ij", Y, "ik",
+        new_axes={"l": _packed_size(p, q)},
+        adjust_chunks={"i": 1},
+        concatenate=True,
+        dtype=np.float64,
+        meta=np.empty((0, 0)),
+        shift_x=shift_x,
+        shift_y=shift_y,
+    )
+
+
+def dask_compute_sums(X, Y, shift_x=None, shift_y=None) -> RawSums:
+    """All cells' sums of dask ``X`` and ``Y``: :func:`dask_fold_sums` with one fold.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_cells, n_features)
+        Design.
+    Y : dask.array.Array or array-like of shape (n_cells, n_targets)
+        Responses.
+    shift_x, shift_y : ndarray or None
+        Shifts; ``None`` takes the in-memory default.
+
+    Returns
+    -------
+    RawSums
+        The sums of all cells.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> X = da.ones((10, 3), chunks=(4, 3))
+    >>> dask_compute_sums(X, np.ones((10, 1)), np.zeros(3), np.zeros(1)).sxx[0, 0]
+    np.float64(10.0)
+    """
+    return dask_fold_sums(X, Y, np.zeros(X.shape[0], dtype=np.intp), 1, shift_x, shift_y)[0]
+
+
+def _predict_block(x, coef_pq: np.ndarray, intercept: np.ndarray, ravel: bool) -> np.ndarray:
+    n_nan, n_inf = _non_finite(x)
+    if n_nan or n_inf:
+        raise ValueError(f"X contains {n_nan} NaN and {n_inf} infinite value(s) in a block "
+                         "of the dask array")
+    x = x.astype(np.float64) if x.dtype != np.float64 else x
+    out = np.asarray(x @ coef_pq) + intercept
+    return out[:, 0] if ravel else out
+
+
+def predict_blocks(X, coef_pq: np.ndarray, intercept, *, ravel: bool = False):
+    """Lazy predictions ``X @ coef_pq + intercept`` of a dask ``X``, block by block.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_cells, n_features)
+        Design (dense or scipy-sparse chunks).
+    coef_pq : ndarray of shape (n_features, n_targets)
+        Coefficients.
+    intercept : ndarray of shape (n_targets,) or float
+        Intercept.
+    ravel : bool
+        Return a 1-D array (one response).
+
+    Returns
+    -------
+    dask.array.Array of shape (n_cells, n_targets) or (n_cells,)
+        Predictions with ``X``'s row chunks; a block with NaN or infinite
+        values raises ``ValueError`` when computed.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> pred = predict_blocks(da.ones((6, 2), chunks=(3, 2)), np.ones((2, 1)), np.zeros(1))
+    >>> pred.chunks, float(pred.sum().compute())
+    (((3, 3), (1,)), 12.0)
+    """
+    X = as_row_chunked(X)
+    coef_pq = np.asarray(coef_pq, dtype=np.float64)
+    intercept = np.broadcast_to(np.asarray(intercept, dtype=np.float64),
+                                (coef_pq.shape[1],)).copy()
+    q = coef_pq.shape[1]
+    if ravel:
+        return X.map_blocks(_predict_block, coef_pq, intercept, True, drop_axis=1,
+                            chunks=(X.chunks[0],), dtype=np.float64,
+                            meta=np.empty((0,)))
+    return X.map_blocks(_predict_block, coef_pq, intercept, False, chunks=(X.chunks[0], (q,)),
+                        dtype=np.float64, meta=np.empty((0, 0)))

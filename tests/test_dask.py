@@ -1,0 +1,140 @@
+"""Dask input: statistics, fits and predictions equal in-memory ones, X never materialised."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from smart_sc import SMARTRegressor, baselines
+from smart_sc._core import stats
+from smart_sc.datasets import simulate_transfer
+
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+
+FIXED = dict(rank=3, structural_rank=6, lam=0.1, alpha=1.0, blend=False)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate_transfer(240, 30, 12, structural_rank=6, rank=3, random_state=0)
+
+
+def _sparse_chunks(X, rows):
+    """A dask array of scipy CSR chunks holding ``X`` (mostly zeros)."""
+    Xs = np.where(X > 0.5, X, 0.0)
+    return Xs, da.from_array(Xs, chunks=(rows, X.shape[1])).map_blocks(sp.csr_matrix,
+                                                                      dtype=np.float64)
+
+
+class NoWholeX(dask.callbacks.Callback):
+    """Fails the test if any task of the local scheduler returns all of X."""
+
+    def __init__(self, n, p):
+        super().__init__()
+        self.n, self.p, self.largest = n, p, 0
+
+    def _posttask(self, key, result, dsk, state, worker_id):
+        shape = getattr(result, "shape", ())
+        if len(shape) == 2 and shape[1] == self.p:
+            self.largest = max(self.largest, shape[0])
+            assert shape[0] < self.n, f"task {key} materialised all {self.n} cells"
+
+
+def test_fold_sums_are_bit_identical_whatever_the_chunks(sim):
+    labels = stats.kfold_labels(sim.X.shape[0], 5, 0)
+    eager = stats.fold_sums(sim.X, sim.Y, labels, 5, center=True)
+    Xs, Xsd = _sparse_chunks(sim.X, 37)
+    for X_lazy, X_eager in ((da.from_array(sim.X, chunks=(37, 11)), sim.X), (Xsd, Xs)):
+        eager = stats.fold_sums(X_eager, sim.Y, labels, 5, center=True)
+        lazy = stats.fold_sums(X_lazy, da.from_array(sim.Y, chunks=(50, 3)), labels, 5,
+                               center=True)
+        for a, b in zip(eager, lazy, strict=True):
+            assert a.n == b.n
+            for field in ("sx", "sy", "sxx", "sxy", "syy", "shift_x", "shift_y"):
+                np.testing.assert_array_equal(getattr(b, field), getattr(a, field))
+
+
+@pytest.mark.parametrize("params", [FIXED, dict(random_state=0)], ids=["fixed", "data-driven"])
+@pytest.mark.parametrize("storage", ["dense", "sparse"])
+def test_dask_fit_equals_in_memory_fit(sim, params, storage, monkeypatch):
+    # Small in-memory blocks, so that no step needs all cells at once here either.
+    monkeypatch.setattr(stats, "_BLOCK_ENTRIES", 30 * 40)
+    if storage == "dense":
+        X_eager, X_lazy = sim.X, da.from_array(sim.X, chunks=(64, 30))
+    else:
+        X_eager, X_lazy = _sparse_chunks(sim.X, 64)
+    eager = SMARTRegressor(sim.source_coef, **params).fit(X_eager, sim.Y)
+    watch = NoWholeX(*sim.X.shape)
+    with watch:
+        lazy = SMARTRegressor(sim.source_coef, **params).fit(
+            X_lazy, da.from_array(sim.Y, chunks=(64, 8)))
+    assert 0 < watch.largest <= 64
+    np.testing.assert_allclose(lazy.coef_, eager.coef_, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(lazy.intercept_, eager.intercept_, rtol=0, atol=1e-6)
+    assert lazy.n_features_in_ == sim.X.shape[1]
+    assert (lazy.rank_, lazy.structural_rank_, lazy.lam_) == (eager.rank_,
+                                                             eager.structural_rank_,
+                                                             eager.lam_)
+
+
+def test_prediction_is_lazy_and_equal(sim):
+    model = SMARTRegressor(sim.source_coef, **FIXED).fit(sim.X, sim.Y)
+    X_lazy = da.from_array(sim.X, chunks=(50, 10))
+    pred = model.predict(X_lazy)
+    assert isinstance(pred, da.Array)
+    assert pred.chunks == (X_lazy.chunks[0], (sim.Y.shape[1],))
+    np.testing.assert_allclose(pred.compute(), model.predict(sim.X), rtol=0, atol=1e-10)
+    one = baselines.TargetRidge().fit(sim.X, sim.Y[:, 0])
+    pred1 = one.predict(X_lazy)
+    assert pred1.shape == (sim.X.shape[0],)
+    np.testing.assert_allclose(pred1.compute(), one.predict(sim.X), rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="features"):
+        model.predict(X_lazy[:, :5])
+
+
+def test_nan_in_a_dask_block_is_named_and_counted(sim):
+    X = sim.X.copy()
+    X[[3, 200], [1, 2]] = np.nan
+    X[100, 0] = np.inf
+    with pytest.raises(ValueError, match=r"X contains 2 NaN and 1 infinite"):
+        SMARTRegressor(sim.source_coef, **FIXED).fit(da.from_array(X, chunks=(60, 30)), sim.Y)
+    Y = sim.Y.copy()
+    Y[7, 0] = np.nan
+    with pytest.raises(ValueError, match=r"y contains 1 NaN"):
+        SMARTRegressor(sim.source_coef, **FIXED).fit(da.from_array(sim.X, chunks=(60, 30)),
+                                                      da.from_array(Y, chunks=(60, 8)))
+    model = SMARTRegressor(sim.source_coef, **FIXED).fit(sim.X, sim.Y)
+    pred = model.predict(da.from_array(X, chunks=(60, 30)))  # lazy: nothing read yet
+    with pytest.raises(ValueError, match=r"X contains 1 NaN and 0 infinite value\(s\) in a block"):
+        pred[:60].compute()
+
+
+@pytest.mark.parametrize("cls", [baselines.TargetOLS, baselines.TargetRidge,
+                                 baselines.ReducedRankRegression])
+def test_statistics_baselines_accept_dask(sim, cls):
+    X_lazy = da.from_array(sim.X, chunks=(45, 30))
+    lazy, eager = cls().fit(X_lazy, sim.Y[:, :3]), cls().fit(sim.X, sim.Y[:, :3])
+    np.testing.assert_allclose(lazy.coef_, eager.coef_, rtol=0, atol=1e-10)
+
+
+def test_dask_input_errors(sim):
+    X_lazy = da.from_array(sim.X, chunks=(60, 30))
+    with pytest.raises(ValueError, match="unknown"):
+        SMARTRegressor(**FIXED).fit(X_lazy[X_lazy[:, 0] > 0], sim.Y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        SMARTRegressor(**FIXED).fit(X_lazy, sim.Y[:-1])
+    with pytest.raises(ValueError, match="dtype"):
+        SMARTRegressor(**FIXED).fit(X_lazy.astype(str), sim.Y)
+
+
+def test_package_works_without_dask():
+    # dask is optional: with it unimportable the package imports and fits in memory.
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['dask'] = None; import numpy as np, smart_sc.tl; "
+            "from smart_sc._core import chunked; "
+            "m = smart_sc.SMARTRegressor(rank=2, alpha=0.0, blend=False); "
+            "m.fit(np.arange(100.0).reshape(20, 5) % 7, np.arange(40.0).reshape(20, 2) % 3); "
+            "assert not chunked.is_dask_array(np.zeros(2))")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
