@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._alignment import count_nonfinite, examples
+from ._names import count_nonfinite, examples
 
 #: Identifies our files: any other AnnData or archive is "not a SourceModel file".
 FORMAT = "smart_sc.SourceModel"

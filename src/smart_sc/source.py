@@ -31,10 +31,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import _alignment as _names
+from . import _model_inputs as _inputs
 from . import _source_file
-from ._alignment import SourceAlignment, checked_coef, checked_intercept
+from ._alignment import SourceAlignment, align
 from ._jsonable import jsonable
+from ._model_inputs import checked_coef, checked_intercept
 from ._source_file import FORMAT, FORMAT_VERSION
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "SourceAlignment", "SourceModel", "as_source_model"]
@@ -172,7 +173,7 @@ class SourceModel:
         CD3E     1.0   0.0
         MS4A1    0.0   1.0
         """
-        return cls(_names.arrays_frame(coef_pq, genes, proteins), intercept, provenance)
+        return cls(_inputs.arrays_frame(coef_pq, genes, proteins), intercept, provenance)
 
     @classmethod
     def from_estimator(
@@ -213,11 +214,11 @@ class SourceModel:
         >>> m.genes.tolist(), m.provenance["estimator"], m.provenance["estimator_params"]["alpha"]
         (['CD3E', 'MS4A1', 'LYZ'], 'Ridge', 1.0)
         """
-        frame, b = _names.estimator_frame(estimator, target_names, feature_names)
+        frame, b = _inputs.estimator_frame(estimator, target_names, feature_names)
         prov = dict(provenance)
         prov.setdefault("estimator", type(estimator).__name__)
         if "estimator_params" not in prov and hasattr(estimator, "get_params"):
-            prov["estimator_params"] = _names.estimator_params(estimator)
+            prov["estimator_params"] = _inputs.estimator_params(estimator)
         return cls(frame, b, prov)
 
     @property
@@ -288,7 +289,7 @@ class SourceModel:
         >>> al.coef.ravel().tolist(), al.missing_genes_in_source, al.missing_genes_in_target
         ([3.0, 1.0, 0.0], ('D',), ('B',))
         """
-        return _names.align(self.coef, self.intercept, genes, proteins)
+        return align(self.coef, self.intercept, genes, proteins)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model atomically to an ``.h5ad`` file (genes x proteins AnnData).
