@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._core.pipeline import TUNINGS, SmartSettings, fit_smart
+from ._core.pipeline import GRAMS, TUNINGS, SmartSettings, fit_smart
 from ._core.tuning import DEFAULT_LAMBDAS
 from ._regressor_base import StatsLinearRegressor, check_source_coef
 
@@ -101,6 +101,16 @@ class SMARTRegressor(StatsLinearRegressor):
         moves to ridge) and against targets too small to fit (weight moves to
         the source). ``False`` returns the SMART fit alone: with ``alpha=0``
         that is the paper's estimator.
+    gram : {"auto", "full", "cells"}
+        How the solver multiplies by the design's Gram matrix ``X^T X / n``.
+        ``"full"`` forms it (``p x p``); ``"cells"`` never does and multiplies
+        through the cells instead (two passes of ``X`` per product), which
+        needs all tuning fixed (``rank``, ``structural_rank``, ``lam``,
+        ``alpha``) and ``blend=False``, and starts the iteration from the
+        source's leading subspaces rather than a ridge fit. ``"auto"`` uses
+        ``"cells"`` above 8,000 features, where the Gram matrix would take
+        0.5 GB and its eigendecomposition minutes; there a data-driven fit
+        raises an error that says what to fix.
     tol : float
         ADMM stopping tolerance on both primal and dual residuals.
     max_iter : int
@@ -199,6 +209,7 @@ class SMARTRegressor(StatsLinearRegressor):
         "fit_intercept": ["boolean"],
         "tuning": [StrOptions(set(TUNINGS))],
         "blend": ["boolean"],
+        "gram": [StrOptions(set(GRAMS))],
         "tol": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "cv": [Interval(numbers.Integral, 2, None, closed="left")],
@@ -218,6 +229,7 @@ class SMARTRegressor(StatsLinearRegressor):
         fit_intercept=True,
         tuning="fast",
         blend=True,
+        gram="auto",
         tol=1e-3,
         max_iter=500,
         cv=5,
@@ -233,6 +245,7 @@ class SMARTRegressor(StatsLinearRegressor):
         self.fit_intercept = fit_intercept
         self.tuning = tuning
         self.blend = blend
+        self.gram = gram
         self.tol = tol
         self.max_iter = max_iter
         self.cv = cv
@@ -274,6 +287,7 @@ class SMARTRegressor(StatsLinearRegressor):
             fit_intercept=bool(self.fit_intercept),
             tuning=self.tuning,
             blend=bool(self.blend),
+            gram=self.gram,
             tol=float(self.tol),
             max_iter=int(self.max_iter),
             cv=int(self.cv),

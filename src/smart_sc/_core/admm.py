@@ -85,8 +85,8 @@ class LowRankGram:
 
 
 def leading_block(A, k: int) -> np.ndarray:
-    """The leading ``k x k`` block of a dense matrix or a :class:`LowRankGram`."""
-    return A.leading_block(k) if isinstance(A, LowRankGram) else A[:k, :k]
+    """The leading ``k x k`` block of a dense matrix or of an operator that has one."""
+    return A[:k, :k] if isinstance(A, np.ndarray) else A.leading_block(k)
 
 
 def rotated_gram(stats: SufficientStats, basis: SourceBasis):

@@ -20,6 +20,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -28,6 +29,7 @@ from tqdm.auto import tqdm
 
 from .admm import RotatedProblem, SourceBasis, initial_state
 from .blend import BlendResult, choose_blend, residual_gram
+from .matrix_free import fit_through_cells
 from .rank import RankSelection, is_design_ill_posed, select_rank_rsc
 from .ridge import DEFAULT_RIDGE_ALPHAS, RidgePath, ridge_gcv
 from .spectrum import cells_are_cheaper, with_cell_spectrum
@@ -66,6 +68,11 @@ CV_INNER_MAX_ITER = 5
 #: targets RSC tends to choose too low a rank.
 RANK_STEPS_ABOVE_RSC = (2,)
 TUNINGS = ("fast", "paper")
+#: How products with S_xx are made: the p x p Gram matrix, or through the cells.
+GRAMS = ("auto", "full", "cells")
+#: With gram="auto", more features than this go through the cells: the Gram
+#: matrix would take 0.5 GB and its eigendecomposition minutes.
+CELLS_ABOVE_GENES = 8000
 #: Targets with fewer cells get their blend weights from this many K-fold partitions.
 BLEND_REPEATS_BELOW = 100
 BLEND_REPEATS = 3
@@ -88,6 +95,7 @@ class SmartSettings:
     fit_intercept: bool = True
     tuning: str = "fast"
     blend: bool = True
+    gram: str = "auto"
     tol: float = 1e-3
     max_iter: int = 500
     cv: int = 5
@@ -200,6 +208,9 @@ def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) 
     if C0 is not None and basis.rank == 0:
         raise ValueError("source_coef is zero (rank 0): it has no subspace to transfer; fit "
                          "without a source (source_coef=None) or check the source model")
+    if _through_cells(X, s, C0 is not None):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return _fit_through_cells(X, Y, C0, basis, s)
 
     # One pass over the cells: per-fold sums when anything is cross-validated.
     sums_per_fold = None
@@ -233,6 +244,49 @@ def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) 
         extra = (_repeated_folds(X, Y, basis, s) if folds is not None and s.blend
                  and n < BLEND_REPEATS_BELOW else [])
         return _fit_from_stats(_Problem(stats, folds, basis, C0, ridge, s, extra))
+
+
+def _through_cells(X, s: SmartSettings, has_source: bool) -> bool:
+    """Whether to multiply by ``S_xx`` through the cells (:mod:`.matrix_free`), never forming it."""
+    p = X.shape[1]
+    if s.gram == "full" or (s.gram == "auto" and p <= CELLS_ABOVE_GENES):
+        return False
+    free = {"rank": s.rank, "lam": s.lam, "alpha": s.alpha}
+    if has_source:
+        free["structural_rank"] = s.structural_rank
+    missing = [name for name, value in free.items() if value is None]
+    if missing or s.blend:
+        gb = 8 * p * p / 1e9
+        raise ValueError(
+            f"{p} features: choosing {', '.join(missing) or 'the blend weights'} from the "
+            f"data needs the {p} x {p} Gram matrix ({gb:.1f} GB) and its eigendecomposition. "
+            "Fix rank, structural_rank, lam and alpha and pass blend=False for the fit "
+            "through the cells, or pass gram='full' to allow the Gram matrix"
+        )
+    if sp.issparse(X) or isinstance(X, np.ndarray):
+        return True
+    raise TypeError(f"gram='cells' needs the cells in memory (numpy or scipy.sparse), got "
+                    f"{type(X).__name__}")
+
+
+def _fit_through_cells(X, Y, C0, basis: SourceBasis, s: SmartSettings) -> SmartFit:
+    p, q = X.shape[1], Y.shape[1]
+    pair = tuple(s.structural_rank) if C0 is not None else (p, q)
+    lam = 0.0 if pair == (p, q) else float(s.lam)
+    path, x_mean, y_mean = fit_through_cells(
+        X, Y, basis, rank=int(s.rank), pair=pair, lam=lam, alpha=float(s.alpha),
+        center=bool(s.fit_intercept), tol=s.tol, max_iter=s.max_iter,
+        inner_max_iter=INNER_MAX_ITER)
+    _warn_unconverged(path.best_result, s)
+    state = path.best_result.state
+    coef = state.coef(basis)
+    return SmartFit(
+        coef=coef, intercept=y_mean - x_mean @ coef, smart_coef=coef, rank=int(s.rank),
+        structural_rank=(int(pair[0]), int(pair[1])), lam=lam, alpha=float(s.alpha),
+        path=path, source_rank=basis.rank if C0 is not None else 0, rank_selection=None,
+        cv_results={}, blend=None, ill_posed=False, U=basis.from_source(state.W),
+        singular_values=state.d.copy(), V=basis.V0 @ state.Z,
+    )
 
 
 def _repeated_folds(X, Y, basis: SourceBasis, s: SmartSettings) -> list[list[FoldData]]:
@@ -441,14 +495,17 @@ def _final_path(pb: _Problem, rank: int, pair, alpha: float) -> PathFit:
     state0 = initial_state(pb.ridge.coef, pb.basis, rank, r_u, r_v)
     path = fit_lambda_path(problem, state0, pb.lambdas_for(pair, in_cv=False), pb.stats.n,
                            tol=s.tol, max_iter=s.max_iter, inner_max_iter=INNER_MAX_ITER)
-    res = path.best_result
+    _warn_unconverged(path.best_result, s)
+    return path
+
+
+def _warn_unconverged(res, s: SmartSettings) -> None:
     if not res.converged:
         msg = (f"SMART did not converge in {res.n_iter} iterations (primal residual "
                f"{res.primal_residual[-1]:.2e}, dual {res.dual_residual[-1]:.2e}, tol "
                f"{s.tol:.1e}); increase max_iter or loosen tol")
         warnings.warn(msg, ConvergenceWarning, stacklevel=user_stacklevel())
         logger.warning(msg)
-    return path
 
 
 def _blend(pb: _Problem, rank: int, pair, alpha: float) -> BlendResult:
