@@ -138,3 +138,45 @@ def test_package_works_without_dask():
             "m.fit(np.arange(100.0).reshape(20, 5) % 7, np.arange(40.0).reshape(20, 2) % 3); "
             "assert not chunked.is_dask_array(np.zeros(2))")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_local_cluster_fit_equals_in_memory_fit(sim):
+    distributed = pytest.importorskip("distributed")
+    X_lazy = da.from_array(sim.X, chunks=(50, 30))
+    eager = SMARTRegressor(sim.source_coef, random_state=0).fit(sim.X, sim.Y)
+    with (distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                   dashboard_address=None) as cluster,
+          distributed.Client(cluster) as client,
+          distributed.get_task_stream(client) as stream):
+        lazy = SMARTRegressor(sim.source_coef, random_state=0).fit(X_lazy, sim.Y)
+        pred = lazy.predict(X_lazy).compute()
+    # The blocks' statistics really ran as tasks on the cluster's workers.
+    keys = [str(task["key"]) for task in stream.data]
+    assert sum("block_sums" in key for key in keys) >= X_lazy.numblocks[0]
+    np.testing.assert_allclose(lazy.coef_, eager.coef_, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(pred, eager.predict(sim.X), rtol=0, atol=1e-8)
+
+
+def test_benchmark_splits_run_on_a_cluster_through_joblib():
+    distributed = pytest.importorskip("distributed")
+    joblib = pytest.importorskip("joblib")
+    import pandas as pd
+
+    from smart_sc.datasets import toy_citeseq
+    from smart_sc.tl import benchmark
+
+    mdata = toy_citeseq(random_state=0)
+    nk = (mdata.obs["cell_type"] == "NK").to_numpy()
+    kwargs = dict(source_mask=nk, target_mask=~nk, source_methods=("ridge",),
+                  methods=("smart", "target_ridge"), n_top_genes=100, top_k=30, n_splits=2,
+                  verbose=False, smart_params={"rank": 3, "structural_rank": 6})
+    sequential = benchmark(mdata, **kwargs)
+    with (distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                   dashboard_address=None) as cluster,
+          distributed.Client(cluster) as client,
+          distributed.get_task_stream(client) as stream,
+          joblib.parallel_backend("dask")):
+        on_cluster = benchmark(mdata, **kwargs)
+    assert sum("_run_split" in str(task["key"]) for task in stream.data) == 2
+    cols = ["split", "method", "source", "error", "r2", "lam", "alpha"]
+    pd.testing.assert_frame_equal(on_cluster[cols], sequential[cols])
