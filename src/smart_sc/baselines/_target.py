@@ -457,9 +457,11 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         Centre ``X`` and ``y`` on the training cells of each fit and fit an intercept.
     max_iter : int, default=1000
         Maximum coordinate-descent sweeps per penalty.
-    tol : float, default=1e-6
+    tol : float, default=1e-4
         Stop a response when its duality gap is at most ``tol`` times its
-        (centred) mean square, scikit-learn's criterion.
+        (centred) mean square: scikit-learn's criterion and default. On the
+        shipped BMMC data ``1e-6`` took 1.7x (1,309 source cells) to 2.8x
+        (118 target cells) as long for the same held-out error to four digits.
     random_state : int, RandomState instance or None, default=None
         Seeds the shuffling of the folds.
 
@@ -512,7 +514,7 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         cv: int = 5,
         fit_intercept: bool = True,
         max_iter: int = 1000,
-        tol: float = 1e-6,
+        tol: float = 1e-4,
         random_state=None,
     ):
         self.n_alphas = n_alphas
