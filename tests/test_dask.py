@@ -180,3 +180,76 @@ def test_benchmark_splits_run_on_a_cluster_through_joblib():
     assert sum("_run_split" in str(task["key"]) for task in stream.data) == 2
     cols = ["split", "method", "source", "error", "r2", "lam", "alpha"]
     pd.testing.assert_frame_equal(on_cluster[cols], sequential[cols])
+
+
+# ----------------------------------------------------------------------------- tl
+
+
+def _dask_backed(mdata, *, sparse: bool):
+    """A copy of ``mdata`` whose RNA .X is a dask array (CSR chunks if ``sparse``)."""
+    from mudata import MuData
+
+    rna, prot = mdata["rna"].copy(), mdata["prot"].copy()
+    X = da.from_array(np.asarray(rna.X), chunks=(128, 97))
+    rna.X = X.map_blocks(sp.csr_matrix, dtype=X.dtype) if sparse else X
+    out = MuData({"rna": rna, "prot": prot})
+    out.obs = mdata.obs.copy()
+    return out
+
+
+@pytest.fixture(scope="module")
+def tl_inputs(prepared_toy):
+    from smart_sc import tl
+
+    mdata = prepared_toy.copy()
+    is_nk = (mdata.obs["cell_type"] == "NK").to_numpy()
+    source = tl.fit_source(mdata, mask_obs=is_nk, population="NK")
+    return mdata, is_nk, source
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_tl_transfer_on_dask_backed_mudata_equals_in_memory(tl_inputs, sparse):
+    from smart_sc import tl
+
+    mdata, is_nk, source = tl_inputs
+    eager = mdata.copy()
+    tl.transfer(eager, source, mask_obs=~is_nk, rank=4, structural_rank=8, random_state=0)
+    lazy = _dask_backed(mdata, sparse=sparse)
+    watch = NoWholeX(*lazy["rna"].shape)
+    with watch:
+        tl.transfer(lazy, source, mask_obs=~is_nk, rank=4, structural_rank=8, random_state=0)
+    assert 0 < watch.largest < lazy["rna"].n_obs
+    assert isinstance(lazy["rna"].X, da.Array)  # still lazy
+    np.testing.assert_allclose(lazy["rna"].varm["smart"].to_numpy(),
+                               eager["rna"].varm["smart"].to_numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(lazy["rna"].obsm["smart"].to_numpy(),
+                               eager["rna"].obsm["smart"].to_numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(lazy["prot"].layers["smart"], eager["prot"].layers["smart"],
+                               rtol=0, atol=1e-6)
+    metrics = lazy.uns["smart"]["metrics"]
+    assert set(metrics) == set(eager.uns["smart"]["metrics"])
+    for name, values in metrics.items():
+        np.testing.assert_allclose(values, eager.uns["smart"]["metrics"][name], atol=1e-8)
+
+
+def test_tl_fit_source_and_predict_on_dask_backed_data(tl_inputs):
+    from smart_sc import tl
+
+    mdata, is_nk, source = tl_inputs
+    lazy = _dask_backed(mdata, sparse=True)
+    with NoWholeX(*lazy["rna"].shape):
+        lazy_source = tl.fit_source(lazy, mask_obs=is_nk, population="NK")
+    pd_testing = pytest.importorskip("pandas").testing
+    pd_testing.assert_frame_equal(lazy_source.coef, source.coef, check_exact=False, atol=1e-8)
+    eager_rna, lazy_rna = mdata["rna"].copy(), lazy["rna"]
+    tl.predict(eager_rna, source)
+    with NoWholeX(*lazy_rna.shape):
+        tl.predict(lazy_rna, source)
+    np.testing.assert_allclose(lazy_rna.obsm["smart_predicted"].to_numpy(),
+                               eager_rna.obsm["smart_predicted"].to_numpy(), rtol=0, atol=1e-8)
+    bad = lazy_rna.copy()
+    X = np.asarray(mdata["rna"].X).copy()
+    X[5, 3] = np.nan
+    bad.X = da.from_array(X, chunks=(128, 97))
+    with pytest.raises(ValueError, match="1 NaN"):
+        tl.predict(bad, source)

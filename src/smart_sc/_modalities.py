@@ -15,6 +15,8 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
+from ._core.chunked import as_numpy, is_dask_array
+
 try:  # MuData is a dependency, but keep the AnnData path importable without it.
     from mudata import MuData
 except ImportError:  # pragma: no cover
@@ -62,6 +64,8 @@ class PairedModalities:
             return np.asarray(frame.loc[cells].to_numpy(), dtype=np.float64)
         idx = self.prot.obs_names.get_indexer(cells)
         M = get_matrix(self.prot, layer, self.modality_out)[idx]
+        if is_dask_array(M):  # proteins are few: computed block by block into memory
+            return np.asarray(as_numpy(M), dtype=np.float64)
         return M.toarray() if sp.issparse(M) else np.asarray(M, dtype=np.float64)
 
 
@@ -138,7 +142,14 @@ def get_matrix(adata: AnnData, layer: str | None, modality: str):
 
 
 def check_finite(M, what: str) -> None:
-    """Raise ``ValueError`` counting NaN and infinite entries of ``M``."""
+    """Raise ``ValueError`` counting NaN and infinite entries of ``M``.
+
+    A dask array is not read here: the fit's statistics pass and the
+    predictions count its NaN and infinite entries block by block and raise
+    then (:mod:`smart_sc._core.chunked`).
+    """
+    if is_dask_array(M):
+        return
     values = M.data if sp.issparse(M) else np.asarray(M)
     n_nan = int(np.isnan(values).sum())
     n_inf = int(np.isinf(values).sum())

@@ -13,7 +13,10 @@ every :func:`.stats._block_rows` cells, shifted by the in-memory shift (the
 column means of the same first rows), with the in-memory folds
 (:func:`.stats.kfold_labels`); and their sums are added in the in-memory
 order (a chain, not a tree). A dask fit therefore gets bit-for-bit the
-in-memory statistics and hence the in-memory fit, whatever the chunks. A
+in-memory statistics and hence the in-memory fit, whatever the chunks, as
+long as BLAS runs with the same number of threads (OpenBLAS's products
+change in the last bits with it; workers of a cluster in other processes
+agree to round-off only). A
 tree of additions would differ in the last bits only, but the data-driven
 fit (ADMM stopped at a tolerance, cross-validated choices) can amplify those
 to about ``1e-4`` on the coefficients; the chain costs one addition of
@@ -36,6 +39,7 @@ import scipy.sparse as sp
 from .stats import RawSums, _as_dense_targets, _block_rows, compute_sums, default_shift
 
 __all__ = [
+    "as_numpy",
     "as_row_chunked",
     "da_blockwise_sums",
     "dask_compute_sums",
@@ -261,6 +265,8 @@ def dask_fold_sums(X, Y, folds, n_folds: int, shift_x=None, shift_y=None) -> lis
         per_fold.append(_in_order(parts))
     logger.info("statistics of a dask array: %d cells, %d genes, %d responses, %d fold(s) "
                 "in blocks of %d cells", n, p, q, n_folds, rows)
+    # BLAS keeps its threads: its results depend on their number, and the
+    # in-memory pass uses them all.
     packed = dask.compute(*[f for f in per_fold if f is not None])
     out, bad, it = [], np.zeros(4), iter(packed)
     for k in range(n_folds):
@@ -394,3 +400,43 @@ def predict_blocks(X, coef_pq: np.ndarray, intercept, *, ravel: bool = False):
                             meta=np.empty((0,)))
     return X.map_blocks(_predict_block, coef_pq, intercept, False, chunks=(X.chunks[0], (q,)),
                         dtype=np.float64, meta=np.empty((0, 0)))
+
+
+def _dense_block(block) -> np.ndarray:
+    return block.toarray() if sp.issparse(block) else np.asarray(block)
+
+
+def as_numpy(x) -> np.ndarray:
+    """``x`` as a numpy array; a dask array is computed block by block into it.
+
+    The blocks are written into one preallocated array as they are computed
+    (:func:`dask.array.store`), so memory holds the result and a few blocks,
+    never a second copy; scipy-sparse chunks are densified one at a time.
+
+    Parameters
+    ----------
+    x : dask.array.Array or array-like
+        Anything :func:`numpy.asarray` takes, or a dask array.
+
+    Returns
+    -------
+    ndarray
+        The values of ``x``.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> as_numpy(da.arange(6, chunks=2).reshape(3, 2)).tolist()
+    [[0, 1], [2, 3], [4, 5]]
+    """
+    if not is_dask_array(x):
+        return np.asarray(x)
+    import dask.array as da
+
+    if any(np.isnan(c) for chunks in x.chunks for c in chunks):
+        raise ValueError("the dask array's chunk sizes are unknown; call "
+                         "x.compute_chunk_sizes() first")
+    x = x.map_blocks(_dense_block, dtype=x.dtype, meta=np.empty((0,) * x.ndim, x.dtype))
+    out = np.empty(x.shape, dtype=x.dtype)
+    da.store(x, out, lock=False)
+    return out

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .. import baselines
+from .._core.chunked import as_numpy, is_dask_array, predict_blocks
 from .._jsonable import jsonable
 from .._modalities import (
     PairedModalities,
@@ -109,8 +110,11 @@ def _by_name(names: pd.Index, mask: np.ndarray) -> np.ndarray:
 
 
 def _predict(estimator, X) -> np.ndarray:
-    """Predictions as a cells x proteins array, also for a single protein."""
-    return np.asarray(estimator.predict(X)).reshape(X.shape[0], -1)
+    """Predictions as a cells x proteins array, also for a single protein.
+
+    For a dask ``X`` they are computed block by block into that array.
+    """
+    return as_numpy(estimator.predict(X)).reshape(X.shape[0], -1)
 
 
 def _store_fit(pair: PairedModalities, key_added: str, gene_idx: np.ndarray,
@@ -178,7 +182,10 @@ def transfer(
     ----------
     mdata : MuData or AnnData
         Paired data. An AnnData holds RNA in ``.X`` (or ``layer_in``) and
-        proteins in ``.obsm[modality_out]`` as a DataFrame.
+        proteins in ``.obsm[modality_out]`` as a DataFrame. The RNA may be a
+        dask array (lazily read AnnData): the fit streams through its blocks
+        and the predictions are computed block by block into ``.obsm``
+        (see ``docs/scale.md``).
     source_model : SourceModel, path, DataFrame or fitted scikit-learn model
         The source. A DataFrame is genes x proteins; a scikit-learn model must
         know its feature names (``feature_names_in_``) and predict the target's
@@ -433,6 +440,8 @@ def predict(
     ----------
     adata : AnnData
         RNA of the cells to predict, preprocessed as the model's training data.
+        ``.X`` may be a dask array (lazily read AnnData): the predictions are
+        computed block by block, never holding all of ``.X``.
     model : SourceModel, path or genes x proteins DataFrame
         The model.
     layer : str or None
@@ -481,7 +490,10 @@ def predict(
         )
     X = get_matrix(adata, layer, "input")
     check_finite(X, ".X" if layer is None else f"layer {layer!r}")
-    pred = np.asarray(X @ alignment.coef) + np.asarray(alignment.intercept)
+    if is_dask_array(X):  # block by block; a block with NaN raises when it is read
+        pred = as_numpy(predict_blocks(X, alignment.coef, alignment.intercept))
+    else:
+        pred = np.asarray(X @ alignment.coef) + np.asarray(alignment.intercept)
     adata.obsm[key_added] = pd.DataFrame(pred, index=adata.obs_names,
                                          columns=model.proteins)
     adata.uns[key_added] = {"alignment": alignment.summary(), "missing": missing,
