@@ -219,15 +219,21 @@ def test_lasso_cv_matches_sklearn_lassocv():
     rng = np.random.default_rng(6)
     X = _design(rng, 100, 12)
     y = X[:, [0, 3, 7]] @ np.array([1.0, -0.7, 0.4]) + rng.normal(size=100)
-    ours = TargetLasso(n_alphas=20, cv=5, random_state=0, tol=1e-10).fit(X, y)
     ref = LassoCV(
         alphas=20, cv=KFold(5, shuffle=True, random_state=0), tol=1e-12, max_iter=100_000
     ).fit(X, y)
-    np.testing.assert_allclose(ours.alphas_, ref.alphas_, rtol=1e-12)
-    np.testing.assert_allclose(ours.cv_mse_, ref.mse_path_.mean(axis=1), rtol=1e-6)
-    assert ours.alpha_ == pytest.approx(ref.alpha_, rel=1e-12)
-    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
-    np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-6)
+    # patience=None solves the whole path, as LassoCV; the default stops each
+    # path 3 penalties past its minimum (here after 12 of 20) with the same choice.
+    for patience, solved in ((None, 20), (3, 12)):
+        ours = TargetLasso(n_alphas=20, cv=5, random_state=0, tol=1e-10,
+                           patience=patience).fit(X, y)
+        np.testing.assert_allclose(ours.alphas_, ref.alphas_, rtol=1e-12)
+        np.testing.assert_allclose(ours.cv_mse_[:solved], ref.mse_path_.mean(axis=1)[:solved],
+                                   rtol=1e-6)
+        assert np.all(np.isinf(ours.cv_mse_[solved:]))
+        assert ours.alpha_ == pytest.approx(ref.alpha_, rel=1e-12)
+        np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
+        np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-6)
 
 
 @pytest.mark.parametrize("fit_intercept", [True, False])
@@ -246,7 +252,10 @@ def test_lasso_cv_matches_lassocv_per_response(fit_intercept):
             max_iter=100_000, fit_intercept=fit_intercept,
         ).fit(X, Y[:, j])
         np.testing.assert_allclose(ours.alphas_[:, j], ref.alphas_, rtol=1e-12)
-        np.testing.assert_allclose(ours.cv_mse_[:, j], ref.mse_path_.mean(axis=1), rtol=1e-6)
+        solved = np.isfinite(ours.cv_mse_[:, j])
+        assert solved[:12].all()  # stopped paths still pass their minimum by 3
+        np.testing.assert_allclose(ours.cv_mse_[solved, j],
+                                   ref.mse_path_.mean(axis=1)[solved], rtol=1e-6)
         assert ours.alpha_[j] == pytest.approx(ref.alpha_, rel=1e-12)
         np.testing.assert_allclose(ours.coef_[j], ref.coef_, atol=1e-6)
         np.testing.assert_allclose(ours.intercept_[j], ref.intercept_, atol=1e-6)

@@ -340,21 +340,24 @@ def total(sums: list[RawSums]) -> RawSums:
 
 
 def validation_sse_per_target(held_out: RawSums, train: SufficientStats,
-                              coef: np.ndarray) -> np.ndarray:
+                              coef: np.ndarray, targets: np.ndarray | None = None
+                              ) -> np.ndarray:
     """Per response ``||y_val - X_val c - b||^2`` on held-out cells, from their sums.
 
     ``b`` is the training intercept; in the shifted coordinates of the sums it is
-    ``(y_mean - shift_y) - (x_mean - shift_x) C``.
+    ``(y_mean - shift_y) - (x_mean - shift_x) C``. With ``targets``, ``coef``
+    holds the columns of those responses only.
     """
+    t = slice(None) if targets is None else np.asarray(targets)
     if train.centered:
-        b = (train.y_mean - held_out.shift_y) - (train.x_mean - held_out.shift_x) @ coef
+        b = (train.y_mean[t] - held_out.shift_y[t]) - (train.x_mean - held_out.shift_x) @ coef
     else:
         b = np.zeros(coef.shape[1])
     sse = (
-        np.diag(held_out.syy)
-        - 2.0 * np.einsum("ij,ij->j", coef, held_out.sxy)
+        np.diag(held_out.syy)[t]
+        - 2.0 * np.einsum("ij,ij->j", coef, held_out.sxy[:, t])
         + np.einsum("ij,ij->j", coef, held_out.sxx @ coef)
-        - 2.0 * b * (held_out.sy - coef.T @ held_out.sx)
+        - 2.0 * b * (held_out.sy[t] - coef.T @ held_out.sx)
         + held_out.n * b * b
     )
     return np.maximum(sse, 0.0)

@@ -26,9 +26,9 @@ from sklearn.linear_model import lasso_path
 
 from .._core.rank import select_rank_rsc
 from .._core.ridge import DEFAULT_RIDGE_ALPHAS, ridge_gcv
-from .._core.stats import SufficientStats
+from .._core.stats import SufficientStats, validation_sse_per_target
 from .._regressor_base import StatsLinearRegressor, check_source_coef
-from ._cv import FoldSums, held_out_sse
+from ._cv import FoldSums
 from ._params import FOLDS, FRACTION, NONNEGATIVE, POSITIVE, POSITIVE_INT, check_entries
 
 __all__ = [
@@ -143,6 +143,8 @@ def _lasso_path(
     tol: float,
     n_solve: np.ndarray | None = None,
     polish_last: bool = False,
+    targets: np.ndarray | None = None,
+    coef_init: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lasso of each response along its path of penalties, warm-started.
 
@@ -178,6 +180,10 @@ def _lasso_path(
     polish_last : bool, default=False
         Restart unconverged fits at each response's last solved penalty from
         the exact solution on their support.
+    targets : ndarray of int, optional
+        Solve only these responses (the columns of ``alphas`` are theirs).
+    coef_init : ndarray of shape (n_features, len(targets)), optional
+        Start each response's path here (the end of a previous stretch of it).
 
     Returns
     -------
@@ -189,6 +195,7 @@ def _lasso_path(
         Whether each fit reached the tolerance.
     """
     n_alphas, q = alphas.shape
+    targets = np.arange(q) if targets is None else np.asarray(targets)
     coefs = np.zeros((n_alphas, stats.n_features, q))
     n_iter = np.zeros((n_alphas, q), dtype=int)
     conv = np.ones((n_alphas, q), dtype=bool)
@@ -198,15 +205,17 @@ def _lasso_path(
     if usable.size == 0:
         return coefs, n_iter, conv
     gram = np.ascontiguousarray(stats.xx[np.ix_(usable, usable)])
-    xy = stats.xy[usable]
-    yy = np.diag(stats.yy)
+    xy = stats.xy[np.ix_(usable, targets)]
+    yy = np.diag(stats.yy)[targets]
     for j in range(q):
         k = int(n_solve[j])
         if k <= 0:
             continue
         a = alphas[:k, j]
         path, sweeps, gaps, ok = _lasso_gram_path(
-            gram, xy[:, j], yy[j], a, max_iter=max_iter, tol=tol
+            gram, xy[:, j], yy[j], a, max_iter=max_iter, tol=tol,
+            coef_init=None if coef_init is None else np.ascontiguousarray(
+                coef_init[usable, j]),
         )
         if polish_last and not ok[-1]:
             restart = _support_solution(gram, xy[:, j], a[-1], path[:, -1])
@@ -241,6 +250,52 @@ def _support_solution(gram, xy, alpha, w) -> np.ndarray | None:
     out = np.zeros_like(w)
     out[S] = sol
     return out if np.all(np.isfinite(out)) else None
+
+
+#: Penalties solved in one stretch of every response's path, between checks of its CV error.
+LASSO_CV_STRETCH = 4
+
+
+def _lasso_cv_sse(folds: FoldSums, grid: np.ndarray, *, max_iter: int, tol: float,
+                  patience: int | None) -> tuple[np.ndarray, int]:
+    """Held-out squared error along each response's path, pooled over folds.
+
+    The paths of all folds advance together, ``LASSO_CV_STRETCH`` penalties at
+    a time, each stretch warm-started from the end of the last. A response
+    whose pooled error has not improved for ``patience`` penalties past its
+    minimum stops there: the small penalties at the end of a path, where the
+    fits are densest and coordinate descent slowest, are solved only for the
+    responses whose error is still falling. Penalties not solved get an
+    infinite error. ``patience=None`` solves every path to the end.
+
+    Returns the ``(n_alphas, q)`` errors and the number of fits short of the
+    tolerance.
+    """
+    n_alphas, q = grid.shape
+    splits = list(folds.splits())
+    sse = np.zeros((n_alphas, q))
+    ends = [np.zeros((train.n_features, q)) for _, train in splits]
+    going = np.ones(q, dtype=bool)
+    failed = 0
+    for start in range(0, n_alphas, LASSO_CV_STRETCH):
+        cols = np.flatnonzero(going)
+        if cols.size == 0:
+            break
+        stop = min(start + LASSO_CV_STRETCH, n_alphas)
+        for (held_out, train), end in zip(splits, ends, strict=True):
+            coefs, _, conv = _lasso_path(
+                train, grid[start:stop, cols], max_iter=max_iter, tol=tol, targets=cols,
+                coef_init=end[:, cols] if start else None)
+            failed += int((~conv).sum())
+            for k in range(stop - start):
+                sse[start + k, cols] += validation_sse_per_target(held_out, train, coefs[k],
+                                                                  targets=cols)
+            end[:, cols] = coefs[-1]
+        if patience is not None:
+            since_best = stop - 1 - np.argmin(sse[:stop, cols], axis=0)
+            going[cols[since_best >= patience]] = False
+        sse[stop:, ~going] = np.inf
+    return sse, failed
 
 
 def _lasso_alpha_grid(stats: SufficientStats, n_alphas: int, eps: float) -> np.ndarray:
@@ -462,6 +517,14 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         (centred) mean square: scikit-learn's criterion and default. On the
         shipped BMMC data ``1e-6`` took 1.7x (1,309 source cells) to 2.8x
         (118 target cells) as long for the same held-out error to four digits.
+    patience : int or None, default=3
+        A response's cross-validation path stops once its held-out error has
+        not improved for this many penalties past its minimum (checked every
+        four penalties); ``None`` solves every path to the end, as
+        ``LassoCV`` does. The smallest penalties, where the fits are densest,
+        cost most: at 2,000 genes the last five of twenty took 90% of a
+        path's time. The choice differs from the whole path's only if the
+        error falls again after rising for ``patience`` penalties.
     random_state : int, RandomState instance or None, default=None
         Seeds the shuffling of the folds.
 
@@ -476,7 +539,8 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
     alphas_ : ndarray of shape (n_alphas, n_targets) or (n_alphas,)
         The grid of each response.
     cv_mse_ : ndarray of shape (n_alphas, n_targets) or (n_alphas,)
-        Held-out mean squared error of every penalty, pooled over folds.
+        Held-out mean squared error of every penalty, pooled over folds
+        (``inf`` past the point where a response's path stopped).
     n_iter_ : ndarray of shape (n_targets,) or int
         Coordinate-descent sweeps of the final fit at the chosen penalty
         (restart included).
@@ -504,6 +568,7 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         "fit_intercept": ["boolean"],
         "max_iter": [POSITIVE_INT],
         "tol": [NONNEGATIVE],
+        "patience": [POSITIVE_INT, None],
         "random_state": ["random_state"],
     }
 
@@ -515,6 +580,7 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         fit_intercept: bool = True,
         max_iter: int = 1000,
         tol: float = 1e-4,
+        patience: int | None = 3,
         random_state=None,
     ):
         self.n_alphas = n_alphas
@@ -523,6 +589,7 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter
         self.tol = tol
+        self.patience = patience
         self.random_state = random_state
 
     def fit(self, X, y):
@@ -547,15 +614,9 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         folds = FoldSums(X, y, self.cv, self.random_state, bool(self.fit_intercept))
         stats = folds.stats()
         grid = _lasso_alpha_grid(stats, self.n_alphas, self.eps)
-        failed = []
-
-        def path(train: SufficientStats) -> np.ndarray:
-            coefs, _, conv = _lasso_path(train, grid, max_iter=self.max_iter, tol=self.tol)
-            failed.append(int((~conv).sum()))
-            return coefs
-
-        cv_mse = held_out_sse(folds, path) / stats.n
-        n_failed = sum(failed)
+        sse, n_failed = _lasso_cv_sse(folds, grid, max_iter=self.max_iter, tol=self.tol,
+                                      patience=self.patience)
+        cv_mse = sse / stats.n
         # argmin takes the first minimum: ties go to the larger penalty.
         best = np.argmin(cv_mse, axis=0)
 
