@@ -258,9 +258,12 @@ class SMARTRegressor(StatsLinearRegressor):
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
-            Target design (e.g. scaled RNA of the target cells).
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        X : array-like, sparse matrix or dask array of shape (n_samples, n_features)
+            Target design (e.g. scaled RNA of the target cells). A dask array
+            (dense or sparse chunks, chunked along the samples) is never
+            materialised: the statistics are computed in one pass over its
+            blocks, with the same result as in memory (``docs/scale.md``).
+        y : array-like or dask array of shape (n_samples,) or (n_samples, n_targets)
             Target responses (e.g. CLR protein levels).
 
         Returns
