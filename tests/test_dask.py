@@ -253,3 +253,33 @@ def test_tl_fit_source_and_predict_on_dask_backed_data(tl_inputs):
     bad.X = da.from_array(X, chunks=(128, 97))
     with pytest.raises(ValueError, match="1 NaN"):
         tl.predict(bad, source)
+
+
+def test_tl_on_backed_anndata_streams_and_equals_in_memory(tl_inputs, tmp_path, monkeypatch):
+    import anndata as ad
+
+    from smart_sc import _modalities, tl
+
+    monkeypatch.setattr(_modalities, "BACKED_BLOCK_ROWS", 128)
+
+    mdata, is_nk, source = tl_inputs
+    rna = mdata["rna"].copy()
+    rna.obsm["prot"] = mdata["prot"].to_df().loc[rna.obs_names]
+    eager = rna.copy()
+    tl.predict(eager, source)
+    tl.transfer(eager, source, modality_out="prot", mask_obs=~is_nk, rank=4,
+                structural_rank=8, random_state=0)
+    for name, X in (("dense", np.asarray(rna.X)), ("sparse", sp.csr_matrix(np.asarray(rna.X)))):
+        path = tmp_path / f"{name}.h5ad"
+        ad.AnnData(X=X, obs=rna.obs[[]], var=rna.var[[]],
+                   obsm={"prot": rna.obsm["prot"]}).write_h5ad(path)
+        backed = ad.read_h5ad(path, backed="r")
+        with NoWholeX(*rna.shape) as watch:
+            tl.predict(backed, source)
+            tl.transfer(backed, source, modality_out="prot", mask_obs=~is_nk, rank=4,
+                        structural_rank=8, random_state=0)
+        assert 0 < watch.largest < rna.n_obs  # read through dask, block by block
+        for key in ("smart_predicted", "smart"):
+            np.testing.assert_allclose(backed.obsm[key].to_numpy(),
+                                       eager.obsm[key].to_numpy(), rtol=0, atol=1e-6)
+        backed.file.close()

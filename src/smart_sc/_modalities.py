@@ -23,8 +23,8 @@ except ImportError:  # pragma: no cover
     MuData = ()  # type: ignore[assignment,misc]
 
 __all__ = ["PairedModalities", "check_finite", "gene_subset", "get_matrix",
-           "modality_adata", "obsm_frame", "resolve_mask_var", "resolve_modalities",
-           "select_cells"]
+           "lazy_if_backed", "modality_adata", "obsm_frame", "resolve_mask_var",
+           "resolve_modalities", "select_cells"]
 
 
 @dataclass
@@ -139,6 +139,43 @@ def get_matrix(adata: AnnData, layer: str | None, modality: str):
             f"layer {layer!r} not found in modality {modality!r}; it has {list(adata.layers)}"
         )
     return adata.layers[layer]
+
+
+#: Cells per block when a backed (on-disk) matrix is read through dask.
+BACKED_BLOCK_ROWS = 10_000
+
+
+def lazy_if_backed(M):
+    """Return a matrix of a backed AnnData (``backed="r"``) as a dask array, else ``M``.
+
+    A backed ``.X`` (an HDF5 dataset, or anndata's CSR dataset) is read in
+    blocks of :data:`BACKED_BLOCK_ROWS` cells (anndata's ``read_elem_lazy``),
+    so the fit streams through it instead of loading the cells it indexes.
+    Anything else, and everything when dask is not installed, is returned as
+    is (CSC datasets too: their cells are not stored in blocks).
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, anndata as ad
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.h5ad")
+    >>> ad.AnnData(np.ones((4, 3))).write_h5ad(path)
+    >>> backed = ad.read_h5ad(path, backed="r")
+    >>> type(lazy_if_backed(backed.X)).__name__, lazy_if_backed(backed.X).shape
+    ('Array', (4, 3))
+    >>> backed.file.close()
+    """
+    import anndata
+
+    is_dataset = type(M).__module__.startswith(("h5py", "zarr"))
+    if not (is_dataset or isinstance(M, anndata.abc.CSRDataset)) or len(M.shape) != 2:
+        return M
+    try:
+        from anndata.experimental import read_elem_lazy
+
+        return read_elem_lazy(M if is_dataset else M.group,
+                              chunks=(BACKED_BLOCK_ROWS, int(M.shape[1])))
+    except ImportError:  # no dask: the matrix is read as before
+        return M
 
 
 def check_finite(M, what: str) -> None:

@@ -16,6 +16,7 @@ from .._modalities import (
     check_finite,
     gene_subset,
     get_matrix,
+    lazy_if_backed,
     modality_adata,
     resolve_mask_var,
     resolve_modalities,
@@ -90,7 +91,7 @@ def _check_overlap(model: SourceModel, alignment, n_used: int) -> None:
 
 def _training_arrays(pair: PairedModalities, cells: pd.Index, layer_in, layer_out):
     rna = pair.rna
-    X_all = get_matrix(rna, layer_in, pair.modality_in)
+    X_all = lazy_if_backed(get_matrix(rna, layer_in, pair.modality_in))
     rows = rna.obs_names.get_indexer(cells)
     X = X_all[rows]
     what_in = f"modality {pair.modality_in!r} " + (f"layer {layer_in!r}" if layer_in else ".X")
@@ -488,7 +489,7 @@ def predict(
             f"{list(alignment.missing_genes_in_target[:5])}; pass missing='zero' to treat "
             "them as zero"
         )
-    X = get_matrix(adata, layer, "input")
+    X = lazy_if_backed(get_matrix(adata, layer, "input"))
     check_finite(X, ".X" if layer is None else f"layer {layer!r}")
     if is_dask_array(X):  # block by block; a block with NaN raises when it is read
         pred = as_numpy(predict_blocks(X, alignment.coef, alignment.intercept))
