@@ -50,6 +50,7 @@ __all__ = [
 
 logger = logging.getLogger("smart_sc")
 
+
 def is_dask_array(x) -> bool:
     """Whether ``x`` is a dask array (without importing dask if nothing has).
 
