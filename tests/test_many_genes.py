@@ -85,3 +85,14 @@ def test_twenty_thousand_genes_fit_without_a_gene_by_gene_matrix():
     assert model.coef_.shape == (q, p) and np.all(np.isfinite(model.coef_))
     with pytest.raises(ValueError, match="20000 x 20000 Gram matrix"):
         SMARTRegressor(C0.T).fit(X, Y)
+
+
+def test_many_genes_out_of_memory_asks_before_forming_the_gram_matrix():
+    import dask.array as da
+    X, Y, _, C0 = _data(p=40)
+    kw = dict(rank=2, structural_rank=4, lam=0.1, alpha=0.0, blend=False)
+    with pytest.raises(ValueError, match=r"gram='full' to form the 40 x 40 Gram"):
+        SMARTRegressor(C0.T, gram="cells", **kw).fit(da.from_array(X, chunks=(100, 40)), Y)
+    lazy = SMARTRegressor(C0.T, gram="full", **kw).fit(da.from_array(X, chunks=(100, 40)), Y)
+    np.testing.assert_allclose(lazy.coef_, SMARTRegressor(C0.T, **kw).fit(X, Y).coef_,
+                               atol=1e-10)

@@ -265,8 +265,13 @@ def _through_cells(X, s: SmartSettings, has_source: bool) -> bool:
         )
     if sp.issparse(X) or isinstance(X, np.ndarray):
         return True
-    raise TypeError(f"gram='cells' needs the cells in memory (numpy or scipy.sparse), got "
-                    f"{type(X).__name__}")
+    # Out-of-core cells: a product through them would read the store at every
+    # iteration; the Gram matrix comes from one pass but takes 8 p^2 bytes.
+    raise ValueError(
+        f"{p} features with cells out of memory ({type(X).__name__}): products through "
+        "the cells would read them at every iteration. Pass gram='full' to form the "
+        f"{p} x {p} Gram matrix in one pass ({8 * p * p / 1e9:.1f} GB), or load the cells "
+        "into memory (numpy or scipy.sparse) for gram='cells'")
 
 
 def _fit_through_cells(X, Y, C0, basis: SourceBasis, s: SmartSettings) -> SmartFit:
