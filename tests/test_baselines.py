@@ -585,3 +585,16 @@ def test_constant_feature_gets_zero_coefficient(fmt):
         assert np.abs(est.coef_[:, 2]).max() < 1e-6, cls.__name__
         if ref is not None:
             np.testing.assert_allclose(est.predict(Xf), ref.predict(X), atol=1e-8)
+
+
+def test_lasso_workers_give_the_serial_fit():
+    rng = np.random.default_rng(21)
+    X = _design(rng, 80, 15)
+    Y = X[:, :3] @ rng.normal(size=(3, 5)) + rng.normal(size=(80, 5))
+    serial = TargetLasso(random_state=0).fit(X, Y)
+    parallel = TargetLasso(random_state=0, n_jobs=2).fit(X, Y)
+    # The same penalties; the sums over a subset of responses differ in round-off only.
+    np.testing.assert_array_equal(parallel.alpha_, serial.alpha_)
+    np.testing.assert_allclose(parallel.cv_mse_, serial.cv_mse_, rtol=1e-12)
+    np.testing.assert_allclose(parallel.coef_, serial.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(parallel.intercept_, serial.intercept_, rtol=1e-9, atol=1e-12)

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import logging
 import warnings
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import lasso_path
 
@@ -527,6 +528,9 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         last five of twenty took 90% of a path's time. The choice differs
         from the whole path's only if the error falls again after rising for
         ``patience`` penalties.
+    n_jobs : int or None, default=None
+        Workers for groups of responses (joblib; ``None`` is one, ``-1`` all
+        cores). The responses are independent, so the fit is the same.
     random_state : int, RandomState instance or None, default=None
         Seeds the shuffling of the folds.
 
@@ -571,6 +575,7 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         "max_iter": [POSITIVE_INT],
         "tol": [NONNEGATIVE],
         "patience": [POSITIVE_INT, None],
+        "n_jobs": [Integral, None],
         "random_state": ["random_state"],
     }
 
@@ -583,6 +588,7 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         max_iter: int = 1000,
         tol: float = 1e-4,
         patience: int | None = 3,
+        n_jobs: int | None = None,
         random_state=None,
     ):
         self.n_alphas = n_alphas
@@ -592,6 +598,7 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         self.max_iter = max_iter
         self.tol = tol
         self.patience = patience
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     def fit(self, X, y):
@@ -611,24 +618,18 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         """
         self._validate_params()
         X, y = self._validate_xy(X, y)
-        # The only pass over the cells: per-fold sums, from which every training
-        # set (total minus one fold) and held-out error follow.
-        folds = FoldSums(X, y, self.cv, self.random_state, bool(self.fit_intercept))
-        stats = folds.stats()
-        grid = _lasso_alpha_grid(stats, self.n_alphas, self.eps)
-        sse, n_failed = _lasso_cv_sse(folds, grid, max_iter=self.max_iter, tol=self.tol,
-                                      patience=self.patience)
-        cv_mse = sse / stats.n
-        # argmin takes the first minimum: ties go to the larger penalty.
-        best = np.argmin(cv_mse, axis=0)
-
-        # Refit on all cells, each response only as far down its path as it needs.
-        coefs, n_iter, conv = _lasso_path(
-            stats, grid, max_iter=self.max_iter, tol=self.tol, n_solve=best + 1,
-            polish_last=True,
-        )
-        n_failed += int((~conv).sum())
-        cols = np.arange(stats.n_targets)
+        settings = {name: getattr(self, name) for name in (
+            "n_alphas", "eps", "cv", "fit_intercept", "max_iter", "tol", "patience",
+            "random_state")}
+        # Responses are independent: groups of them go to the workers whole
+        # (each reads the cells once), and the results are the serial ones.
+        n_groups = min(effective_n_jobs(self.n_jobs), y.shape[1])
+        groups = np.array_split(np.arange(y.shape[1]), n_groups)
+        parts = Parallel(n_jobs=n_groups)(
+            delayed(_lasso_cv_fit)(X, y[:, g], **settings) for g in groups)
+        fit = {key: np.concatenate([part[key] for part in parts], axis=-1)
+               for key in ("coef", "intercept", "alpha", "alphas", "cv_mse", "n_iter")}
+        n_failed = sum(part["n_failed"] for part in parts)
         if n_failed:
             warnings.warn(
                 f"TargetLasso: {n_failed} lasso fit(s) (response x penalty x split) "
@@ -637,14 +638,35 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        coef = coefs[best, :, cols].T
-        self._set_coef(coef, stats.intercept(coef))
-        self.alpha_ = self._per_target(grid[best, cols])
-        self.alphas_ = self._per_target(grid)
-        self.cv_mse_ = self._per_target(cv_mse)
-        self.n_iter_ = self._per_target(n_iter[best, cols])
-        logger.debug("TargetLasso: CV penalties %s", grid[best, cols])
+        self._set_coef(fit["coef"], fit["intercept"])
+        self.alpha_ = self._per_target(fit["alpha"])
+        self.alphas_ = self._per_target(fit["alphas"])
+        self.cv_mse_ = self._per_target(fit["cv_mse"])
+        self.n_iter_ = self._per_target(fit["n_iter"])
+        logger.debug("TargetLasso: CV penalties %s", fit["alpha"])
         return self
+
+
+def _lasso_cv_fit(X, y, *, n_alphas, eps, cv, fit_intercept, max_iter, tol, patience,
+                  random_state) -> dict:
+    """TargetLasso's fit of the responses ``y`` (2-D): penalties by CV, refit on all cells."""
+    # The only pass over the cells: per-fold sums, from which every training
+    # set (total minus one fold) and held-out error follow.
+    folds = FoldSums(X, y, cv, random_state, bool(fit_intercept))
+    stats = folds.stats()
+    grid = _lasso_alpha_grid(stats, n_alphas, eps)
+    sse, n_failed = _lasso_cv_sse(folds, grid, max_iter=max_iter, tol=tol, patience=patience)
+    cv_mse = sse / stats.n
+    # argmin takes the first minimum: ties go to the larger penalty.
+    best = np.argmin(cv_mse, axis=0)
+    # Refit on all cells, each response only as far down its path as it needs.
+    coefs, n_iter, conv = _lasso_path(stats, grid, max_iter=max_iter, tol=tol,
+                                      n_solve=best + 1, polish_last=True)
+    cols = np.arange(stats.n_targets)
+    coef = coefs[best, :, cols].T
+    return {"coef": coef, "intercept": stats.intercept(coef), "alpha": grid[best, cols],
+            "alphas": grid, "cv_mse": cv_mse, "n_iter": n_iter[best, cols],
+            "n_failed": n_failed + int((~conv).sum())}
 
 
 class ReducedRankRegression(StatsLinearRegressor):
