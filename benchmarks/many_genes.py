@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from _output import write_atomic
 from _provenance import code_version, describe
 
 import smart_sc
@@ -100,9 +101,7 @@ def main() -> None:
         "",
     ])
     if args.out is not None:
-        tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(text)
-        tmp.replace(args.out)
+        write_atomic(text, args.out)
     print(text)
 
 

@@ -33,13 +33,13 @@ import logging
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _output import write_atomic
 from _provenance import code_version, describe
 
 import smart_sc
@@ -207,17 +207,6 @@ def to_markdown(df: pd.DataFrame, skipped: dict, args, info: dict, code: str,
     for pair, reason in skipped.items():
         lines += ["", f"## {pair}: not run", "", reason]
     return "\n".join(lines) + "\n"
-
-
-def write_atomic(text: str, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the result is not
-    os.replace(tmp, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

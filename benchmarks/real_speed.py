@@ -27,6 +27,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _output import write_atomic
 from _provenance import code_version, describe
 from sklearn.linear_model import RidgeCV
 
@@ -157,9 +158,7 @@ def main() -> None:
         results.append(lasso_case())
     text = to_markdown(results)
     if args.out is not None:
-        tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(text)
-        tmp.replace(args.out)
+        write_atomic(text, args.out)
     print(text)
 
 

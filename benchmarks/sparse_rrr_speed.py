@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import scipy
 import sklearn
+from _output import write_atomic
 from _provenance import code_version, describe
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import RidgeCV
@@ -183,10 +184,7 @@ def main(argv=None) -> int:
     text = markdown(rows, float(np.linalg.norm(rrr.coef_.T - C)), int(rrr.rank_), args)
     sys.stdout.write(text)
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_suffix(args.out.suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(args.out)
+        write_atomic(text, args.out)
     return 0
 
 
