@@ -236,6 +236,34 @@ def test_lasso_cv_matches_sklearn_lassocv():
         np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-6)
 
 
+@pytest.mark.parametrize("stretch", [4, 7])
+def test_lasso_cv_stretch_changes_time_not_fits(monkeypatch, stretch):
+    # Solving several penalties per call (few genes) must stop each response
+    # where checking after every penalty stops it: same errors, choices, fits.
+    rng = np.random.default_rng(23)
+    X = _design(rng, 60, 15)
+    C = np.zeros((15, 6))
+    C[:6, :] = rng.normal(size=(6, 6)) * np.array([2.0, 1.0, 0.5, 0.2, 0.1, 0.0])
+    Y = X @ C + rng.normal(size=(60, 6))
+
+    def fit(k):
+        # max_iter=3 leaves fits short of the tolerance: their count must agree too.
+        monkeypatch.setattr(baselines, "LASSO_CV_STRETCH", {0: k})
+        with pytest.warns(ConvergenceWarning) as caught:
+            model = TargetLasso(n_alphas=20, cv=5, random_state=0, max_iter=3).fit(X, Y)
+        return model, [str(w.message) for w in caught]
+
+    (one, one_warned), (many, many_warned) = fit(1), fit(stretch)
+    assert many_warned == one_warned
+    stops = np.isinf(one.cv_mse_).argmax(axis=0)
+    assert np.unique(stops[stops > 0]).size > 1  # responses stop at different penalties
+    np.testing.assert_array_equal(np.isinf(many.cv_mse_), np.isinf(one.cv_mse_))
+    finite = np.isfinite(one.cv_mse_)
+    np.testing.assert_allclose(many.cv_mse_[finite], one.cv_mse_[finite], rtol=1e-12)
+    np.testing.assert_array_equal(many.alpha_, one.alpha_)
+    np.testing.assert_array_equal(many.coef_, one.coef_)
+
+
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_lasso_cv_matches_lassocv_per_response(fit_intercept):
     # Several responses: each gets LassoCV's grid, penalty and fit on its own
