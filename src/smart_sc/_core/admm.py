@@ -27,6 +27,7 @@ import numpy as np
 from .basis import SourceBasis, robust_svd
 from .stats import SufficientStats
 from .stiefel import SplitHessian, minimize_quadratic, polar, riemannian_gradient
+from .threads import threaded_product
 
 __all__ = [
     "AdmmResult",
@@ -74,6 +75,11 @@ class LowRankGram:
     @property
     def size(self) -> int:
         return self.G.shape[0] ** 2
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes a product reads (the factor's, twice as few as the dense matrix's)."""
+        return self.G.nbytes
 
     def __matmul__(self, X: np.ndarray) -> np.ndarray:
         return self.G @ (self.G.T @ X)
@@ -329,7 +335,8 @@ def solve_admm(
     """
     pb = problem
     st = state.copy()
-    A, M = pb.A, pb.M
+    M = pb.M
+    apply_A = threaded_product(pb.A)
     p, q, r = pb.p, pb.q, st.W.shape[1]
     r_u, r_v = pb.r_u, pb.r_v
     # When V's penalty block is empty (r_v = q) or everything (r_v = 0), the
@@ -347,14 +354,18 @@ def solve_admm(
     # The paper's inner tolerance schedule, max(1e-6, 1e-2 * 0.9^t); its floor is
     # lowered for outer tolerances below 1e-5 so that those stay reachable.
     inner_floor = min(1e-6, 0.1 * tol)
-    AW = A @ W
+    # The iteration carries A W (see minimize_quadratic) and M Z: between the
+    # D-step and the next U-step neither Z nor d changes, so the residual's and
+    # the U-step's M Z d are one product.
+    AW = apply_A(W)
+    MZ = M @ Z
     it = 0
     for it in range(1, max_iter + 1):
         inner_tol = max(inner_floor, 1e-2 * 0.9 ** (it - 1))
         d2 = d * d
 
         # U-step: 1/2 tr(D W^T A W D) + rho/2 ||W_perp||^2 + <W, B_u>.
-        Bu = -(M @ (Z * d))
+        Bu = -(MZ * d)
         Bu[r_u:] += gu - rho * ou
 
         def hess_u(X, AX, d2=d2, rho=rho):
@@ -363,15 +374,16 @@ def solve_admm(
             return out
 
         lip_u = pb.a_max * float(d2.max(initial=0.0)) + rho
-        res_u = minimize_quadratic(W, SplitHessian(A.__matmul__, hess_u), Bu, tol=inner_tol,
+        res_u = minimize_quadratic(W, SplitHessian(apply_A, hess_u), Bu, tol=inner_tol,
                                    max_iter=inner_max_iter, applied0=AW,
                                    step0=step_u if step_u else 1.0 / max(lip_u, 1e-12))
         W, step_u = _orthonormal(res_u.W), res_u.step
         # The solver's running A W, unless the clean-up moved W.
-        AW = res_u.applied if W is res_u.W else A @ W
+        AW = res_u.applied if W is res_u.W else apply_A(W)
 
         # V-step: rho/2 ||Z_perp||^2 + <Z, B_v>.
-        Bv = -(M.T @ (W * d))
+        MtW = M.T @ W  # for this V-step and, with the new d, the residual
+        Bv = -(MtW * d)
         Bv[r_v:] += gv - rho * ov
         if v_linear:
             Z = polar(-Bv)
@@ -388,7 +400,8 @@ def solve_admm(
             Z, step_v = _orthonormal(res_v.W), res_v.step
 
         # D-step: least squares (plus alpha) per component.
-        num, quad = d_step_terms(AW, M @ Z, W)
+        MZ = M @ Z
+        num, quad = d_step_terms(AW, MZ, W)
         d = d_step(num, quad, pb.alpha)
 
         # Omega- and multiplier steps.
@@ -401,9 +414,9 @@ def solve_admm(
         # Residuals: primal feasibility, and the Riemannian gradients of the next
         # U- and V-subproblems at the current point (docs/method.md).
         primal = 0.5 * (_safe_norm_ratio(Pu - ou, n_u) + _safe_norm_ratio(Pv - ov, n_v))
-        Gu = AW * (d * d) - M @ (Z * d)
+        Gu = AW * (d * d) - MZ * d
         Gu[r_u:] += rho * Pu + gu - rho * ou
-        Gv = -(M.T @ (W * d))
+        Gv = -(MtW * d)
         Gv[r_v:] += rho * Pv + gv - rho * ov
         dual = 0.5 * (
             np.linalg.norm(riemannian_gradient(W, Gu)) / np.sqrt(p * r)

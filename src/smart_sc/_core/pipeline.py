@@ -24,7 +24,6 @@ import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from .admm import RotatedProblem, SourceBasis, initial_state
@@ -34,6 +33,7 @@ from .rank import RankSelection, is_design_ill_posed, select_rank_rsc
 from .ridge import DEFAULT_RIDGE_ALPHAS, RidgePath, ridge_gcv
 from .spectrum import cells_are_cheaper, with_cell_spectrum
 from .stats import SufficientStats, compute_sums, fold_sums, kfold_labels, total
+from .threads import single_threaded
 from .tuning import (
     CV_LAMBDAS,
     DEFAULT_LAMBDAS,
@@ -204,12 +204,13 @@ def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) 
     n, p = X.shape
     q = Y.shape[1]
     center = bool(s.fit_intercept)
-    basis = SourceBasis.from_coef(C0, p, q)
+    with single_threaded():  # threaded LAPACK is 4x slower on a p x q QR and SVD
+        basis = SourceBasis.from_coef(C0, p, q)
     if C0 is not None and basis.rank == 0:
         raise ValueError("source_coef is zero (rank 0): it has no subspace to transfer; fit "
                          "without a source (source_coef=None) or check the source model")
     if _through_cells(X, s, C0 is not None):
-        with threadpool_limits(limits=1, user_api="blas"):
+        with single_threaded():
             return _fit_through_cells(X, Y, C0, basis, s)
 
     # One pass over the cells: per-fold sums when anything is cross-validated.
@@ -229,14 +230,13 @@ def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) 
     else:
         raw = compute_sums(X, Y, np.zeros(p), np.zeros(q))
     stats = raw.to_stats(center)
-    if cells_are_cheaper(X):
-        stats = with_cell_spectrum(stats, X)
 
-    # The solver multiplies small matrices thousands of times; threaded BLAS
-    # spends more on thread hand-offs than on the products (fits were seen to
-    # jump between two speeds 100x apart). The one-pass statistics above keep
-    # the threads; everything after runs on one (joblib workers likewise).
-    with threadpool_limits(limits=1, user_api="blas"):
+    # The solver multiplies small matrices thousands of times and runs on one
+    # BLAS thread, except for work on big matrices (:mod:`.threads`). The
+    # one-pass statistics above keep the caller's threads.
+    with single_threaded():
+        if cells_are_cheaper(X):
+            stats = with_cell_spectrum(stats, X)
         folds = (make_folds(sums_per_fold, basis, center=center, ridge_alphas=s.ridge_alphas,
                             cells=X, labels=labels)
                  if sums_per_fold is not None else None)

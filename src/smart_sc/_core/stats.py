@@ -22,6 +22,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import KFold
 
+from .threads import callers_threads
+
 __all__ = [
     "RawSums",
     "SufficientStats",
@@ -141,7 +143,8 @@ class SufficientStats:
         unless :meth:`with_spectrum` supplied it from the cells (``n^2 p``,
         far cheaper with fewer cells than genes).
         """
-        evals, evecs = np.linalg.eigh(self.xx)
+        with callers_threads(self.xx.nbytes):  # p^3: worth both cores at thousands of genes
+            evals, evecs = np.linalg.eigh(self.xx)
         keep = evals > rank_tolerance(evals.max(initial=0.0), self.n_features)
         return evals[keep], evecs[:, keep]
 

@@ -109,14 +109,17 @@ def minimize_quadratic(
     -------
     StiefelResult
     """
-    split = hess if isinstance(hess, SplitHessian) else SplitHessian(
-        apply=_identity, combine=lambda X, _P: hess(X))
+    if isinstance(hess, SplitHessian):
+        apply, combine = hess.apply, hess.combine
+    else:  # a plain Hessian: no product to carry along the line search
+        apply, combine = None, _plain(hess)
     W = W0
-    PW = split.apply(W) if applied0 is None else applied0
-    HW = split.combine(W, PW)
-    f = float(np.vdot(W, 0.5 * HW + B))
-    xi = riemannian_gradient(W, HW + B)
-    gnorm2 = float(np.vdot(xi, xi))
+    PW = None if apply is None else (apply(W) if applied0 is None else applied0)
+    G = combine(W, PW) + B  # the Euclidean gradient H(W) + B
+    # f = 1/2 <W, H(W)> + <W, B>, from the gradient the iteration needs anyway.
+    f = 0.5 * (_dot(W, G) + _dot(W, B))
+    xi = riemannian_gradient(W, G)
+    gnorm2 = _dot(xi, xi)
     step = step0
     # Zhang-Hager non-monotone reference value.
     C_ref, Q_ref, eta, delta = f, 1.0, 0.85, 1e-4
@@ -124,36 +127,46 @@ def minimize_quadratic(
     while it < max_iter and gnorm2 > tol * tol:
         it += 1
         lam, E, _ = _syev(xi.T @ xi)
-        lam = np.maximum(lam, 0.0)
-        Pxi = split.apply(xi)
+        lam[lam < 0.0] = 0.0
+        Pxi = None if apply is None else apply(xi)
         t = step
         for _ in range(40):
-            R = (E / np.sqrt(1.0 + t * t * lam)) @ E.T
+            R = (E / np.sqrt(1.0 + (t * t) * lam)) @ E.T
             W_new = (W - t * xi) @ R
-            PW_new = (PW - t * Pxi) @ R
-            HW_new = split.combine(W_new, PW_new)
-            f_new = float(np.vdot(W_new, 0.5 * HW_new + B))
+            PW_new = None if apply is None else (PW - t * Pxi) @ R
+            G_new = combine(W_new, PW_new) + B
+            f_new = 0.5 * (_dot(W_new, G_new) + _dot(W_new, B))
             if f_new <= C_ref - delta * t * gnorm2:
                 break
             t *= 0.5
-        xi_new = riemannian_gradient(W_new, HW_new + B)
+        xi_new = riemannian_gradient(W_new, G_new)
         s = W_new - W
         y = xi_new - xi
-        sy = abs(float(np.vdot(s, y)))
-        if sy > 0.0:
-            # Alternate the two Barzilai-Borwein step lengths.
-            step = float(np.vdot(s, s)) / sy if it % 2 else sy / float(np.vdot(y, y))
-        else:
+        sy = abs(_dot(s, y))
+        if sy <= 0.0:
             step = 2.0 * t
+        elif it % 2:  # alternate the two Barzilai-Borwein step lengths
+            step = _dot(s, s) / sy
+        else:
+            step = sy / _dot(y, y)
         step = min(max(step, 1e-12), 1e12)
         W, PW, f, xi = W_new, PW_new, f_new, xi_new
-        gnorm2 = float(np.vdot(xi, xi))
+        gnorm2 = _dot(xi, xi)
         Q_new = eta * Q_ref + 1.0
         C_ref = (eta * Q_ref * C_ref + f) / Q_new
         Q_ref = Q_new
     return StiefelResult(W=W, grad_norm=float(np.sqrt(gnorm2)), n_iter=it, step=step,
-                         applied=PW if split.apply is not _identity else None)
+                         applied=PW)
 
 
-def _identity(X: np.ndarray) -> np.ndarray:
-    return X
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    # Frobenius inner product of two C-contiguous arrays as a flat BLAS dot.
+    return float(np.dot(a.ravel(), b.ravel()))
+
+
+def _plain(hess: Callable[[np.ndarray], np.ndarray]):
+    def combine(X: np.ndarray, _applied) -> np.ndarray:
+        return hess(X)
+    return combine
+
+
