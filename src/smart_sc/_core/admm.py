@@ -368,10 +368,12 @@ def solve_admm(
         Bu = -(MZ * d)
         Bu[r_u:] += gu - rho * ou
 
-        def hess_u(X, AX, d2=d2, rho=rho):
-            out = AX * d2
-            out[r_u:] += rho * X[r_u:]
-            return out
+        # rho on the penalised rows only, as a column of weights: one product.
+        u_weight = np.zeros((p, 1))
+        u_weight[r_u:] = rho
+
+        def hess_u(X, AX, d2=d2, u_weight=u_weight):
+            return AX * d2 + u_weight * X
 
         lip_u = pb.a_max * float(d2.max(initial=0.0)) + rho
         res_u = minimize_quadratic(W, SplitHessian(apply_A, hess_u), Bu, tol=inner_tol,
@@ -388,11 +390,11 @@ def solve_admm(
         if v_linear:
             Z = polar(-Bv)
         else:
+            v_weight = np.zeros((q, 1))
+            v_weight[r_v:] = rho
 
-            def hess_v(X, rho=rho):
-                out = np.zeros_like(X)
-                out[r_v:] = rho * X[r_v:]
-                return out
+            def hess_v(X, v_weight=v_weight):
+                return v_weight * X
 
             res_v = minimize_quadratic(Z, hess_v, Bv, tol=inner_tol,
                                        max_iter=inner_max_iter,

@@ -160,8 +160,8 @@ def minimize_quadratic(
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    # Frobenius inner product of two C-contiguous arrays as a flat BLAS dot.
-    return float(np.dot(a.ravel(), b.ravel()))
+    """Frobenius inner product."""
+    return float(np.vdot(a, b))
 
 
 def _plain(hess: Callable[[np.ndarray], np.ndarray]):
