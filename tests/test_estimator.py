@@ -120,6 +120,37 @@ def test_small_target_is_finite_warns_once_and_matches_ridge():
     assert mse_smart <= mse_ridge * 1.02
 
 
+def test_iteration_caps_of_the_data_driven_fit(monkeypatch):
+    """Fold fits stop at the fast cap, alpha checks at theirs, only the final path runs long."""
+    import smart_sc._core.tuning as tuning
+    from smart_sc._core.pipeline import ALPHA_CHECK_MAX_ITER, FAST_CV_MAX_ITER, SmartSettings
+
+    calls = []
+    solve = tuning.solve_admm
+
+    def recording(problem, state, **kw):
+        calls.append((kw["tol"], kw["max_iter"]))
+        return solve(problem, state, **kw)
+
+    monkeypatch.setattr(tuning, "solve_admm", recording)
+    rng = np.random.default_rng(3)
+    p, q, n = 60, 8, 30  # fewer cells than genes: the ill-posed route prices alpha
+    C = rng.normal(size=(p, 2)) @ rng.normal(size=(2, q)) / np.sqrt(p)
+    X = rng.normal(size=(n, p))
+    Y = X @ C + rng.normal(size=(n, q))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SmallTargetWarning)
+        fit = SMARTRegressor((C + 0.1 * rng.normal(size=C.shape)).T, random_state=0).fit(X, Y)
+    assert "pilot_alpha_cv" in fit.cv_results_
+    loose = {m for tol, m in calls if tol == SmartSettings().cv_tol}
+    final = [m for tol, m in calls if tol == fit.tol]
+    assert loose == {FAST_CV_MAX_ITER}
+    assert ALPHA_CHECK_MAX_ITER in final
+    # Only the final lambda path, one run per lambda, may use all of max_iter.
+    assert final.count(fit.max_iter) == len(fit.bic_path_["lambdas"])
+    assert set(final) == {ALPHA_CHECK_MAX_ITER, fit.max_iter}
+
+
 def test_dense_and_sparse_inputs_agree(small_sim):
     sim = small_sim
     X = sim.X.copy()

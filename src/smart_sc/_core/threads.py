@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
-from functools import cache
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -30,32 +29,34 @@ __all__ = ["THREADED_ABOVE_BYTES", "callers_threads", "single_threaded", "thread
 #: this size (measured: no gain at 1.6 MB, 1.8x at 2 MB and above).
 THREADED_ABOVE_BYTES = 2_000_000
 
-_caller_threads: ContextVar[int] = ContextVar("smart_sc_caller_blas_threads", default=1)
-
-
-@cache
-def _controller() -> ThreadpoolController:
-    # Created on first use, when numpy's and scipy's BLAS are both loaded.
-    return ThreadpoolController()
+#: The BLAS libraries and the caller's thread count, inside :func:`single_threaded`.
+_caller: ContextVar[tuple[ThreadpoolController, int] | None] = ContextVar(
+    "smart_sc_caller_blas", default=None)
 
 
 @contextmanager
 def single_threaded() -> Iterator[None]:
-    """One BLAS thread inside, remembering the caller's count for :func:`threaded_product`."""
-    blas = _controller().select(user_api="blas")
-    caller = max((info["num_threads"] for info in blas.info()), default=1)
-    token = _caller_threads.set(caller)
+    """One BLAS thread inside, remembering the caller's count for big work.
+
+    The loaded BLAS libraries are looked up on entry (under 1 ms), so one
+    loaded after import is limited too.
+    """
+    blas = ThreadpoolController().select(user_api="blas")
+    threads = max((info["num_threads"] for info in blas.info()), default=1)
+    token = _caller.set((blas, threads))
     try:
         with blas.limit(limits=1):
             yield
     finally:
-        _caller_threads.reset(token)
+        _caller.reset(token)
 
 
-def _lifted_threads(nbytes: int) -> int | None:
-    """The caller's thread count if work on ``nbytes`` should run on it, else ``None``."""
-    threads = _caller_threads.get()
-    return threads if threads > 1 and nbytes >= THREADED_ABOVE_BYTES else None
+def _lifted(nbytes: int) -> tuple[ThreadpoolController, int] | None:
+    """The caller's BLAS and thread count if work on ``nbytes`` should run on them."""
+    caller = _caller.get()
+    if caller is None or caller[1] <= 1 or nbytes < THREADED_ABOVE_BYTES:
+        return None
+    return caller
 
 
 def callers_threads(nbytes: int):
@@ -64,10 +65,11 @@ def callers_threads(nbytes: int):
     Inside :func:`single_threaded` and above :data:`THREADED_ABOVE_BYTES` it
     lifts the one-thread limit; otherwise it changes nothing.
     """
-    threads = _lifted_threads(nbytes)
-    if threads is None:
+    lifted = _lifted(nbytes)
+    if lifted is None:
         return nullcontext()
-    return _controller().select(user_api="blas").limit(limits=threads)
+    blas, threads = lifted
+    return blas.limit(limits=threads)
 
 
 def threaded_product(matrix) -> Callable[[np.ndarray], np.ndarray]:
@@ -76,10 +78,10 @@ def threaded_product(matrix) -> Callable[[np.ndarray], np.ndarray]:
     ``matrix`` is an array or an operator with ``nbytes`` and ``@``; outside
     :func:`single_threaded` (or with one caller thread) this is plain ``@``.
     """
-    threads = _lifted_threads(getattr(matrix, "nbytes", 0))
-    if threads is None:
+    lifted = _lifted(getattr(matrix, "nbytes", 0))
+    if lifted is None:
         return matrix.__matmul__
-    blas = _controller().select(user_api="blas")  # selected once, limited per product
+    blas, threads = lifted
 
     def product(X: np.ndarray) -> np.ndarray:
         with blas.limit(limits=threads):

@@ -205,7 +205,10 @@ def _lasso_path(
     usable = np.flatnonzero(np.diag(stats.xx) > _roundoff_floor(stats))
     if usable.size == 0:
         return coefs, n_iter, conv
-    gram = np.ascontiguousarray(stats.xx[np.ix_(usable, usable)])
+    if usable.size == stats.n_features and stats.xx.flags.c_contiguous:
+        gram = stats.xx  # read only; the CV calls this once per penalty, a copy each time
+    else:
+        gram = np.ascontiguousarray(stats.xx[np.ix_(usable, usable)])
     xy = stats.xy[np.ix_(usable, targets)]
     yy = np.diag(stats.yy)[targets]
     for j in range(q):
