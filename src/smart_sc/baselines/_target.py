@@ -30,7 +30,15 @@ from .._core.ridge import DEFAULT_RIDGE_ALPHAS, ridge_gcv
 from .._core.stats import SufficientStats, validation_sse_per_target
 from .._regressor_base import StatsLinearRegressor, check_source_coef
 from ._cv import FoldSums
-from ._params import FOLDS, FRACTION, NONNEGATIVE, POSITIVE, POSITIVE_INT, check_entries
+from ._params import (
+    FOLDS,
+    FRACTION,
+    NONNEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    StrOptions,
+    check_entries,
+)
 
 __all__ = [
     "OffsetTransfer",
@@ -97,6 +105,7 @@ def _lasso_gram_path(
     max_iter: int,
     tol: float,
     coef_init: np.ndarray | None = None,
+    selection: str = "cyclic",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One response's lasso path by :func:`sklearn.linear_model.lasso_path` on its Gram matrix.
 
@@ -129,7 +138,9 @@ def _lasso_gram_path(
             tol=tol,
             return_n_iter=True,
             check_input=False,
-            # Unused by cyclic descent but drawn from: keep off the global RNG.
+            selection=selection,
+            # The coordinate order of selection="random" (and drawn from by
+            # cyclic descent too): fixed, so a fit never depends on the global RNG.
             random_state=0,
         )
     # scikit-learn warns unless the last gap is at most tol * y^T y.
@@ -146,6 +157,7 @@ def _lasso_path(
     polish_last: bool = False,
     targets: np.ndarray | None = None,
     coef_init: np.ndarray | None = None,
+    selection: str = "cyclic",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lasso of each response along its path of penalties, warm-started.
 
@@ -185,6 +197,8 @@ def _lasso_path(
         Solve only these responses (the columns of ``alphas`` are theirs).
     coef_init : ndarray of shape (n_features, len(targets)), optional
         Start each response's path here (the end of a previous stretch of it).
+    selection : {"cyclic", "random"}, default="cyclic"
+        scikit-learn's coordinate order.
 
     Returns
     -------
@@ -217,7 +231,7 @@ def _lasso_path(
             continue
         a = alphas[:k, j]
         path, sweeps, gaps, ok = _lasso_gram_path(
-            gram, xy[:, j], yy[j], a, max_iter=max_iter, tol=tol,
+            gram, xy[:, j], yy[j], a, max_iter=max_iter, tol=tol, selection=selection,
             coef_init=None if coef_init is None else np.ascontiguousarray(
                 coef_init[usable, j]),
         )
@@ -226,7 +240,7 @@ def _lasso_path(
             if restart is not None:
                 w, extra, gap, done = _lasso_gram_path(
                     gram, xy[:, j], yy[j], a[-1:], max_iter=max_iter, tol=tol,
-                    coef_init=restart,
+                    coef_init=restart, selection=selection,
                 )
                 sweeps[-1] += extra[0]
                 if gap[0] < gaps[-1]:
@@ -262,8 +276,10 @@ def _support_solution(gram, xy, alpha, w) -> np.ndarray | None:
 #: every penalty halved the time of checking every four. With fewer genes a penalty
 #: costs about as much as scikit-learn's per-call overhead, and longer stretches pay:
 #: at 800 genes two (5.2 s -> 4.4 s), at 280 genes six (20 cells: 2.0 s -> 1.0 s;
-#: 306 cells: 2.7 s -> 1.9 s). The patience rule is applied penalty by penalty either
-#: way, so the stretch changes the time, not the fits (the CV errors move by round-off).
+#: 306 cells: 2.7 s -> 1.9 s; measured in cyclic order). The patience rule is applied
+#: penalty by penalty either way, so in cyclic order the stretch changes the time, not
+#: the fits (the CV errors move by round-off); a random order is drawn per call, so
+#: there the fits agree to the tolerance.
 LASSO_CV_STRETCH = {1000: 1, 300: 2, 0: 6}
 
 
@@ -272,7 +288,7 @@ def _stretch(n_features: int) -> int:
 
 
 def _lasso_cv_sse(folds: FoldSums, grid: np.ndarray, *, max_iter: int, tol: float,
-                  patience: int | None) -> tuple[np.ndarray, int]:
+                  patience: int | None, selection: str = "cyclic") -> tuple[np.ndarray, int]:
     """Held-out squared error along each response's path, pooled over folds.
 
     The paths of all folds advance together, a stretch of penalties at a time
@@ -303,7 +319,7 @@ def _lasso_cv_sse(folds: FoldSums, grid: np.ndarray, *, max_iter: int, tol: floa
         for (held_out, train), end in zip(splits, ends, strict=True):
             coefs, _, conv = _lasso_path(
                 train, grid[start:stop, cols], max_iter=max_iter, tol=tol, targets=cols,
-                coef_init=end[:, cols] if start else None)
+                coef_init=end[:, cols] if start else None, selection=selection)
             short[start:stop, cols] += ~conv
             for k in range(stop - start):
                 sse[start + k, cols] += validation_sse_per_target(held_out, train, coefs[k],
@@ -546,6 +562,15 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         last five of twenty took 90% of a path's time. The choice differs
         from the whole path's only if the error falls again after rising for
         ``patience`` penalties.
+    selection : {"cyclic", "random"}, default="cyclic"
+        The order in which coordinate descent visits the genes (scikit-learn's
+        ``selection``; a random order is drawn from a fixed seed, so fits are
+        reproducible). Which is faster depends on the design: on 2,000 source
+        cells x 2,000 genes of the shipped data a random order took 23% less
+        time (43% fewer sweeps, the same penalties chosen, coefficients equal
+        to the tolerance), but on subsets of 300 x 280, 800 x 800, 400 x 2,000
+        and 2,000 x 500 it took 1.4 to 2.6 times as long. ``"cyclic"`` with
+        ``patience=None`` reproduces ``LassoCV``.
     n_jobs : int or None, default=None
         Workers for groups of responses (joblib; ``None`` is one, ``-1`` all
         cores). The responses are independent, so the fit is the same.
@@ -593,6 +618,7 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         "max_iter": [POSITIVE_INT],
         "tol": [NONNEGATIVE],
         "patience": [POSITIVE_INT, None],
+        "selection": [StrOptions({"cyclic", "random"})],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
     }
@@ -606,6 +632,7 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         max_iter: int = 1000,
         tol: float = 1e-4,
         patience: int | None = 3,
+        selection: str = "cyclic",
         n_jobs: int | None = None,
         random_state=None,
     ):
@@ -616,6 +643,7 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         self.max_iter = max_iter
         self.tol = tol
         self.patience = patience
+        self.selection = selection
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -638,7 +666,7 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         X, y = self._validate_xy(X, y)
         settings = {name: getattr(self, name) for name in (
             "n_alphas", "eps", "cv", "fit_intercept", "max_iter", "tol", "patience",
-            "random_state")}
+            "selection", "random_state")}
         # Responses are independent: groups of them go to the workers whole
         # (each reads the cells once), and the results are the serial ones.
         n_groups = min(effective_n_jobs(self.n_jobs), y.shape[1])
@@ -666,20 +694,21 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
 
 
 def _lasso_cv_fit(X, y, *, n_alphas, eps, cv, fit_intercept, max_iter, tol, patience,
-                  random_state) -> dict:
+                  selection, random_state) -> dict:
     """TargetLasso's fit of the responses ``y`` (2-D): penalties by CV, refit on all cells."""
     # The only pass over the cells: per-fold sums, from which every training
     # set (total minus one fold) and held-out error follow.
     folds = FoldSums(X, y, cv, random_state, bool(fit_intercept))
     stats = folds.stats()
     grid = _lasso_alpha_grid(stats, n_alphas, eps)
-    sse, n_failed = _lasso_cv_sse(folds, grid, max_iter=max_iter, tol=tol, patience=patience)
+    sse, n_failed = _lasso_cv_sse(folds, grid, max_iter=max_iter, tol=tol, patience=patience,
+                                  selection=selection)
     cv_mse = sse / stats.n
     # argmin takes the first minimum: ties go to the larger penalty.
     best = np.argmin(cv_mse, axis=0)
     # Refit on all cells, each response only as far down its path as it needs.
     coefs, n_iter, conv = _lasso_path(stats, grid, max_iter=max_iter, tol=tol,
-                                      n_solve=best + 1, polish_last=True)
+                                      n_solve=best + 1, polish_last=True, selection=selection)
     cols = np.arange(stats.n_targets)
     coef = coefs[best, :, cols].T
     return {"coef": coef, "intercept": stats.intercept(coef), "alpha": grid[best, cols],
