@@ -9,12 +9,14 @@ in the same process, right before it):
 * ``transfer_hvg``: ``tl.transfer`` with defaults on 400 target cells of the
   shipped BMMC subset, all 2,000 highly variable genes, 134 proteins;
 * ``transfer_screened``: the same with the screened genes (about 300);
-* ``lasso_source``: ``tl.fit_source(method="lasso")`` on 2,000 source cells x
-  2,000 genes x 134 proteins.
+* ``lasso``: ``tl.fit_source(method="lasso")`` on 2,000 source cells x
+  2,000 genes x 134 proteins; ``lasso_2jobs`` the same with ``n_jobs=2``.
 
 Run from the repository root::
 
     python benchmarks/real_speed.py --out benchmarks/results/real_speed.md
+    python benchmarks/real_speed.py --cases fixed transfer lasso lasso_2jobs \
+        --out benchmarks/results/real_speed.md
 """
 
 from __future__ import annotations
@@ -104,13 +106,15 @@ def transfer_cases(reps: int) -> list[dict]:
     return out
 
 
-def lasso_case() -> dict:
+def lasso_case(n_jobs: int | None = None) -> dict:
     mdata, is_source, _ = _real_data(400, 2000)
     rna, prot = mdata["rna"], mdata["prot"]
     X, Y = rna.X[is_source], prot.X[is_source]
     ridge = _ridge_seconds(X, Y)
-    secs, _ = _timed(lambda: tl.fit_source(mdata, mask_obs=is_source, method="lasso"))
-    return _summary(f"tl.fit_source lasso, {X.shape[0]} x {X.shape[1]} x {Y.shape[1]}",
+    secs, _ = _timed(lambda: tl.fit_source(mdata, mask_obs=is_source, method="lasso",
+                                           n_jobs=n_jobs))
+    jobs = "" if n_jobs is None else f", n_jobs={n_jobs}"
+    return _summary(f"tl.fit_source lasso{jobs}, {X.shape[0]} x {X.shape[1]} x {Y.shape[1]}",
                     [(secs, ridge, "")], target=60.0)
 
 
@@ -143,7 +147,7 @@ def to_markdown(results: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", nargs="+", default=["fixed", "transfer", "lasso"],
-                    choices=["fixed", "transfer", "lasso"])
+                    choices=["fixed", "transfer", "lasso", "lasso_2jobs"])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--out", type=Path, default=None, help="Markdown output")
     args = ap.parse_args()
@@ -156,6 +160,8 @@ def main() -> None:
         results += transfer_cases(args.reps)
     if "lasso" in args.cases:
         results.append(lasso_case())
+    if "lasso_2jobs" in args.cases:  # the responses on both cores (joblib)
+        results.append(lasso_case(n_jobs=2))
     text = to_markdown(results)
     if args.out is not None:
         write_atomic(text, args.out)
