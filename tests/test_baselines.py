@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, SkipTestWarning
-from sklearn.linear_model import Lasso, LassoCV, LinearRegression, Ridge
+from sklearn.linear_model import Lasso, LassoCV, LinearRegression, Ridge, lasso_path
 from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -234,6 +234,26 @@ def test_lasso_cv_matches_sklearn_lassocv():
         assert ours.alpha_ == pytest.approx(ref.alpha_, rel=1e-12)
         np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
         np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-6)
+
+
+def test_lasso_path_with_our_solver_options_is_scikit_learns_default_fit():
+    # Screening is switched off (where scikit-learn has it) for speed only: the
+    # path must be the one lasso_path computes with its defaults.
+    assert baselines._solver_options() in ({}, {"do_screening": False})
+    rng = np.random.default_rng(29)
+    X = _design(rng, 80, 40, rho=0.6)
+    y = X[:, :5] @ rng.normal(size=5) + rng.normal(size=80)
+    stats = _stats(X, y[:, None], True)
+    gram, xy = np.ascontiguousarray(stats.xx), np.ascontiguousarray(stats.xy[:, 0])
+    alphas = np.geomspace(np.abs(xy).max(), 1e-3 * np.abs(xy).max(), 12)
+    ours, sweeps, _, _ = baselines._lasso_gram_path(
+        gram, xy, float(stats.yy[0, 0]), alphas, max_iter=1000, tol=1e-4)
+    _, ref, _, ref_sweeps = lasso_path(
+        np.zeros((1, 40), order="F"), np.sqrt([float(stats.yy[0, 0])]), alphas=alphas,
+        precompute=gram, Xy=xy, max_iter=1000, tol=1e-4, return_n_iter=True,
+        check_input=False, random_state=0)
+    np.testing.assert_array_equal(ours, ref)
+    np.testing.assert_array_equal(sweeps, ref_sweeps)
 
 
 @pytest.mark.parametrize("stretch", [4, 7])
