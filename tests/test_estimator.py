@@ -301,3 +301,23 @@ def test_a_zero_source_is_refused_with_the_reason(small_sim):
     sim = small_sim
     with pytest.raises(ValueError, match=r"source_coef is zero \(rank 0\)"):
         SMARTRegressor(np.zeros_like(sim.source_coef), random_state=0).fit(sim.X, sim.Y)
+
+
+def test_source_pull_is_ridge_toward_the_scaled_source_when_nothing_else_binds():
+    # Full rank and no transfer penalty: SMART is ridge regression, and with a
+    # pull the minimiser is (S_xx + alpha I)^-1 (S_xy + alpha pull C0) in closed form.
+    rng = np.random.default_rng(3)
+    n, p, q = 60, 8, 4
+    X = rng.standard_normal((n, p))
+    C0 = rng.standard_normal((p, q))
+    Y = X @ C0 + 0.5 * rng.standard_normal((n, q))
+    alpha, pull = 0.7, 0.5
+    fit = SMARTRegressor(C0.T, rank=q, structural_rank=(p, q), alpha=alpha, source_pull=pull,
+                         blend=False, tol=1e-9, max_iter=5000).fit(X, Y)
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    expected = np.linalg.solve(Xc.T @ Xc / n + alpha * np.eye(p),
+                               Xc.T @ Yc / n + alpha * pull * C0)
+    np.testing.assert_allclose(fit.coef_.T, expected, atol=1e-5)
+    toward_zero = np.linalg.solve(Xc.T @ Xc / n + alpha * np.eye(p), Xc.T @ Yc / n)
+    assert np.abs(fit.coef_.T - toward_zero).max() > 1e-2
+    assert fit.source_pull_ == pull

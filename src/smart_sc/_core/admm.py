@@ -4,11 +4,15 @@ SMART (Zhao, Kolar, Lv 2026) minimises over ``U`` in St(p, r), ``V`` in St(q, r)
 and diagonal ``D``
 
     1/2 tr(C^T S_xx C) - tr(C^T S_xy) + lam_u ||U_perp^T U||_1 + lam_v ||V_perp^T V||_1
-        + alpha/2 ||D||_F^2,          C = U D V^T,
+        + alpha/2 ||C - pull C0||_F^2,          C = U D V^T,
 
 where ``U_perp``/``V_perp`` complete the leading ``r_u``/``r_v`` left/right
 singular vectors of the source coefficients ``C0``. ``alpha = 0`` is the paper's
-estimator; ``alpha > 0`` is our shrinkage for small targets.
+estimator; ``alpha > 0`` is our shrinkage for small targets, toward zero
+(``pull = 0``) or toward the scaled source (``pull > 0``). With ``V^T V = I``
+the shrinkage is ``alpha/2 ||D||^2 - alpha pull tr(C^T C0)`` plus a constant, so
+the pull only adds ``alpha pull C0`` to ``S_xy``: in the source bases, the
+source's singular values on the diagonal of ``M``.
 
 We work in the source's singular bases: with ``C0 = U0 S0 V0^T`` (full SVD),
 ``W = U0^T U`` and ``Z = V0^T V`` are again orthonormal, ``U_perp^T U`` is just
@@ -42,6 +46,7 @@ __all__ = [
     "initial_state",
     "lambda_max",
     "solve_admm",
+    "source_pull_terms",
 ]
 
 logger = logging.getLogger("smart_sc")
@@ -122,6 +127,10 @@ class RotatedProblem:
     lam_u: float = 0.0
     lam_v: float = 0.0
     alpha: float = 0.0
+    #: Shrink toward ``pull * C0`` instead of zero (0: toward zero).
+    pull: float = 0.0
+    #: The source's singular values, ``U0^T C0 V0`` on the diagonal (empty: no source).
+    source_values: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @classmethod
     def from_stats(cls, stats: SufficientStats, basis: SourceBasis, r_u: int, r_v: int,
@@ -132,7 +141,8 @@ class RotatedProblem:
         # U0 is orthogonal, so A has the eigenvalues of S_xx (computed once per stats).
         a_max = float(stats.xx_spectrum[0].max(initial=0.0))
         return cls(A=A, M=M, yy_trace=float(np.trace(stats.yy)), a_max=max(a_max, 0.0),
-                   r_u=int(r_u), r_v=int(r_v), **params)
+                   r_u=int(r_u), r_v=int(r_v), source_values=basis.singular_values,
+                   **params)
 
     def with_params(self, **params) -> RotatedProblem:
         """The same statistics with other tuning parameters."""
@@ -141,6 +151,17 @@ class RotatedProblem:
     @property
     def p(self) -> int:
         return self.A.shape[0]
+
+    @property
+    def fit_M(self) -> np.ndarray:
+        """``U0^T (S_xy + alpha pull C0) V0``: ``M`` with the shrinkage's pull, the fit's."""
+        shift = self.alpha * self.pull
+        if shift == 0.0 or self.source_values.size == 0:
+            return self.M
+        M = self.M.copy()
+        k = self.source_values.size
+        M[np.arange(k), np.arange(k)] += shift * self.source_values
+        return M
 
     @property
     def q(self) -> int:
@@ -245,7 +266,8 @@ def constrained_state(problem: RotatedProblem, r: int) -> AdmmState | None:
     evals, evecs = np.linalg.eigh(0.5 * (K + K.T))
     keep = evals > max(evals.max(initial=0.0), 0.0) * r_u * np.finfo(np.float64).eps
     inv_sqrt = (evecs[:, keep] / np.sqrt(evals[keep])) @ evecs[:, keep].T
-    G = inv_sqrt @ problem.M[:r_u, :r_v]
+    M = problem.fit_M
+    G = inv_sqrt @ M[:r_u, :r_v]
     Ug, sg, Vgt = robust_svd(G)
     C_s = (inv_sqrt @ (Ug[:, :r] * sg[:r])) @ Vgt[:r]
     P, d, Qt = robust_svd(C_s)
@@ -254,8 +276,8 @@ def constrained_state(problem: RotatedProblem, r: int) -> AdmmState | None:
     Z = np.zeros((problem.q, r))
     Z[:r_v] = Qt[:r].T
     d = d[:r].copy()
-    grad_u = (problem.A @ W) * (d * d) - problem.M @ (Z * d)
-    grad_v = -(problem.M.T @ (W * d))
+    grad_u = (problem.A @ W) * (d * d) - M @ (Z * d)
+    grad_v = -(M.T @ (W * d))
     return AdmmState(
         W=W, Z=Z, d=d,
         omega_u=np.zeros((problem.p - r_u, r)), omega_v=np.zeros((problem.q - r_v, r)),
@@ -272,6 +294,12 @@ def lambda_max(state: AdmmState) -> float:
 def d_step_terms(AW: np.ndarray, MZ: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``u_j^T S_xy v_j`` and ``u_j^T S_xx u_j`` per component, from ``A W`` and ``M Z``."""
     return np.einsum("ij,ij->j", W, MZ), np.einsum("ij,ij->j", W, AW)
+
+
+def source_pull_terms(W: np.ndarray, Z: np.ndarray, source_values: np.ndarray) -> np.ndarray:
+    """``u_j^T C0 v_j`` per component (source coordinates: ``C0`` is diagonal there)."""
+    k = source_values.size
+    return np.einsum("ij,i,ij->j", W[:k], source_values, Z[:k])
 
 
 def d_step(num: np.ndarray, quad: np.ndarray, alpha: float) -> np.ndarray:
@@ -335,7 +363,7 @@ def solve_admm(
     """
     pb = problem
     st = state.copy()
-    M = pb.M
+    M = pb.fit_M
     apply_A = threaded_product(pb.A)
     p, q, r = pb.p, pb.q, st.W.shape[1]
     r_u, r_v = pb.r_u, pb.r_v

@@ -90,7 +90,7 @@ def cells_gram_problem(X, Y: np.ndarray, basis: SourceBasis, *, center: bool, r_
                        r_v: int, **params) -> tuple[RotatedProblem, np.ndarray, np.ndarray]:
     """The rotated problem from the cells; also the means of ``X`` and ``Y`` (zeros uncentred).
 
-    ``params`` are ``lam_u``, ``lam_v`` and ``alpha``.
+    ``params`` are ``lam_u``, ``lam_v``, ``alpha`` and ``pull``.
     """
     n = X.shape[0]
     x_mean = _dense(X.mean(axis=0)).ravel() if center else np.zeros(X.shape[1])
@@ -102,7 +102,7 @@ def cells_gram_problem(X, Y: np.ndarray, basis: SourceBasis, *, center: bool, r_
     problem = RotatedProblem(
         A=RotatedCellGram(gram, basis), M=basis.to_source(xy) @ basis.V0,
         yy_trace=float(np.sum(Yc * Yc)) / n, a_max=gram.top_eigenvalue(),
-        r_u=int(r_u), r_v=int(r_v), **params)
+        r_u=int(r_u), r_v=int(r_v), source_values=basis.singular_values, **params)
     return problem, x_mean, y_mean
 
 
@@ -110,7 +110,7 @@ def source_start(problem: RotatedProblem, rank: int) -> AdmmState:
     """``U``, ``V`` the source's leading ``rank`` singular vectors, ``D`` by its exact step."""
     p, q, r_u, r_v = problem.p, problem.q, problem.r_u, problem.r_v
     W, Z = np.eye(p, rank), np.eye(q, rank)
-    num, quad = d_step_terms(problem.A @ W, problem.M @ Z, W)
+    num, quad = d_step_terms(problem.A @ W, problem.fit_M @ Z, W)
     return AdmmState(
         W=W, Z=Z, d=d_step(num, quad, problem.alpha),
         omega_u=np.zeros((p - r_u, rank)), omega_v=np.zeros((q - r_v, rank)),
@@ -120,7 +120,7 @@ def source_start(problem: RotatedProblem, rank: int) -> AdmmState:
 
 def fit_through_cells(X, Y: np.ndarray, basis: SourceBasis, *, rank: int,
                       pair: tuple[int, int], lam: float, alpha: float, center: bool,
-                      tol: float, max_iter: int, inner_max_iter: int):
+                      tol: float, max_iter: int, inner_max_iter: int, pull: float = 0.0):
     """The fixed-tuning SMART fit with every product through the cells.
 
     Returns the :class:`.tuning.PathFit` of the one lambda, and the means of
@@ -128,7 +128,7 @@ def fit_through_cells(X, Y: np.ndarray, basis: SourceBasis, *, rank: int,
     """
     r_u, r_v = pair
     problem, x_mean, y_mean = cells_gram_problem(X, Y, basis, center=center, r_u=r_u,
-                                                 r_v=r_v, alpha=alpha)
+                                                 r_v=r_v, alpha=alpha, pull=pull)
     path = fit_lambda_path(problem, source_start(problem, rank), [lam], X.shape[0], tol=tol,
                            max_iter=max_iter, inner_max_iter=inner_max_iter)
     return path, x_mean, y_mean

@@ -54,6 +54,8 @@ logger = logging.getLogger("smart_sc")
 
 #: Multiples of the ridge penalty tried for ``alpha`` (0 is always tried too).
 ALPHA_MULTIPLES = (0.001, 0.01, 0.1, 1.0, 10.0)
+#: Pulls tried with a source: ``alpha`` shrinks toward ``pull * C0`` (0: toward zero).
+SOURCE_PULLS = (0.0, 0.5, 1.0)
 #: How many D-priced alpha candidates are confirmed by real fits at most.
 ALPHA_CONFIRMATIONS = 3
 #: Stiefel iterations per subproblem: final fit, and the loose cross-validation fits.
@@ -99,6 +101,7 @@ class SmartSettings:
     structural_rank: tuple[int, int] | None = None
     lam: float | None = None
     alpha: float | None = None
+    source_pull: float | None = 0.0
     fit_intercept: bool = True
     tuning: str = "fast"
     blend: bool = True
@@ -147,6 +150,7 @@ class SmartFit:
     structural_rank: tuple[int, int]
     lam: float
     alpha: float
+    source_pull: float
     path: PathFit
     source_rank: int
     rank_selection: RankSelection | None
@@ -198,8 +202,9 @@ class _Problem:
 
 
 def _needs_cv(s: SmartSettings, has_source: bool) -> bool:
+    free_pull = has_source and s.source_pull is None and s.alpha != 0
     return (s.alpha is None or s.blend or (s.rank is None and s.tuning == "fast")
-            or (has_source and s.structural_rank is None))
+            or (has_source and s.structural_rank is None) or free_pull)
 
 
 def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) -> SmartFit:
@@ -262,6 +267,8 @@ def _through_cells(X, s: SmartSettings, has_source: bool) -> bool:
     free = {"rank": s.rank, "lam": s.lam, "alpha": s.alpha}
     if has_source:
         free["structural_rank"] = s.structural_rank
+        if s.alpha != 0:
+            free["source_pull"] = s.source_pull
     missing = [name for name, value in free.items() if value is None]
     if missing or s.blend:
         gb = 8 * p * p / 1e9
@@ -286,18 +293,20 @@ def _fit_through_cells(X, Y, C0, basis: SourceBasis, s: SmartSettings) -> SmartF
     p, q = X.shape[1], Y.shape[1]
     pair = tuple(s.structural_rank) if C0 is not None else (p, q)
     lam = 0.0 if pair == (p, q) else float(s.lam)
+    pull = float(s.source_pull or 0.0) if C0 is not None else 0.0
     path, x_mean, y_mean = fit_through_cells(
         X, Y, basis, rank=int(s.rank), pair=pair, lam=lam, alpha=float(s.alpha),
         center=bool(s.fit_intercept), tol=s.tol, max_iter=s.max_iter,
-        inner_max_iter=INNER_MAX_ITER)
+        inner_max_iter=INNER_MAX_ITER, pull=pull)
     _warn_unconverged(path.best_result, s)
     state = path.best_result.state
     coef = state.coef(basis)
     return SmartFit(
         coef=coef, intercept=y_mean - x_mean @ coef, smart_coef=coef, rank=int(s.rank),
         structural_rank=(int(pair[0]), int(pair[1])), lam=lam, alpha=float(s.alpha),
-        path=path, source_rank=basis.rank if C0 is not None else 0, rank_selection=None,
-        cv_results={}, blend=None, ill_posed=False, U=basis.from_source(state.W),
+        source_pull=pull, path=path, source_rank=basis.rank if C0 is not None else 0,
+        rank_selection=None, cv_results={}, blend=None, ill_posed=False,
+        U=basis.from_source(state.W),
         singular_values=state.d.copy(), V=basis.V0 @ state.Z,
     )
 
@@ -378,6 +387,9 @@ def _rank_candidates(pb: _Problem) -> tuple[list[int], RankSelection | None]:
     return sorted(set(ranks)), sel
 
 
+Shrinkage = tuple[float, float]  # (alpha, source pull)
+
+
 def _alpha_grid(pb: _Problem) -> list[float]:
     if pb.settings.alpha is not None:
         return [float(pb.settings.alpha)]
@@ -385,26 +397,44 @@ def _alpha_grid(pb: _Problem) -> list[float]:
     return sorted({0.0, *(ridge_ref * m for m in ALPHA_MULTIPLES)})
 
 
-def _pilot_alpha(pb: _Problem, rank: int, alpha_grid: list[float], ill_posed: bool):
-    """The alpha the candidates are fitted at; cross-validated on an ill-posed design.
+def _pull_grid(pb: _Problem) -> list[float]:
+    """Pulls toward the source: the given one, or :data:`SOURCE_PULLS` (none without a source)."""
+    if not pb.has_source:
+        return [0.0]
+    if pb.settings.source_pull is not None:
+        return [float(pb.settings.source_pull)]
+    return list(SOURCE_PULLS)
+
+
+def _shrinkage_grid(pb: _Problem) -> list[Shrinkage]:
+    """Every ``(alpha, pull)`` to price; at ``alpha = 0`` (the paper) the pull does nothing."""
+    pulls = _pull_grid(pb)
+    return [(a, g) for a in _alpha_grid(pb) for g in (pulls if a > 0 else pulls[:1])]
+
+
+def _pilot_shrinkage(pb: _Problem, rank: int, grid: list[Shrinkage], ill_posed: bool):
+    """The shrinkage the candidates are fitted at; cross-validated on an ill-posed design.
 
     There the shrinkage matters most and the paper's alpha = 0 may blow up, so
     the pilot comes from real fits at the final tolerance (at most
     ``ALPHA_CHECK_MAX_ITER`` iterations) of the rank-``r`` model without the
     transfer penalty (one lambda, cheap): how much shrinkage
-    the design needs.
+    the design needs. The pilot has the smallest pull of the grid.
     """
     s = pb.settings
+    pull0 = min(g for _, g in grid)
     if s.alpha is not None or not ill_posed or pb.folds is None:
-        return (s.alpha if s.alpha is not None else 0.0), None
+        return (s.alpha if s.alpha is not None else 0.0, pull0), None
+    alphas = sorted({a for a, _ in grid})
     errs = [
-        cv_error(pb.folds, pb.basis, rank=rank, pair=(pb.p, pb.q), alpha=a, alphas=[a],
-                 lambdas=[0.0], tol=s.tol, max_iter=min(s.max_iter, ALPHA_CHECK_MAX_ITER),
+        cv_error(pb.folds, pb.basis, rank=rank, pair=(pb.p, pb.q), alpha=a, pull=pull0,
+                 shrinkages=[(a, pull0)], lambdas=[0.0], tol=s.tol,
+                 max_iter=min(s.max_iter, ALPHA_CHECK_MAX_ITER),
                  inner_max_iter=INNER_MAX_ITER)[0]
-        for a in alpha_grid
+        for a in alphas
     ]
-    return float(alpha_grid[int(np.argmin(errs))]), {"alphas": np.asarray(alpha_grid),
-                                                     "mse": np.asarray(errs)}
+    pilot = (float(alphas[int(np.argmin(errs))]), pull0)
+    return pilot, {"alphas": np.asarray(alphas), "mse": np.asarray(errs)}
 
 
 def _structural_pairs(pb: _Problem, rank: int) -> list[tuple[int, int]]:
@@ -417,13 +447,14 @@ def _structural_pairs(pb: _Problem, rank: int) -> list[tuple[int, int]]:
     return structural_pairs(grid(rank, pb.basis.rank, pb.p, pb.q), pb.p, pb.q)
 
 
-def _cv_candidates(pb: _Problem, candidates, alpha_grid, alpha_pilot) -> np.ndarray:
-    """Validation MSE of every (rank, pair) candidate (rows) at every alpha (columns)."""
+def _cv_candidates(pb: _Problem, candidates, grid: list[Shrinkage],
+                   pilot: Shrinkage) -> np.ndarray:
+    """Validation MSE of every (rank, pair) candidate (rows) at every shrinkage (columns)."""
     s = pb.settings
     jobs = (
         delayed(cv_error)(
-            pb.folds, pb.basis, rank=rank, pair=pair, alpha=alpha_pilot, alphas=alpha_grid,
-            lambdas=pb.lambdas_for(pair, in_cv=True),
+            pb.folds, pb.basis, rank=rank, pair=pair, alpha=pilot[0], pull=pilot[1],
+            shrinkages=grid, lambdas=pb.lambdas_for(pair, in_cv=True),
             tol=s.cv_tol, max_iter=s.cv_max_iter, inner_max_iter=CV_INNER_MAX_ITER,
         )
         for rank, pair in candidates
@@ -433,16 +464,16 @@ def _cv_candidates(pb: _Problem, candidates, alpha_grid, alpha_pilot) -> np.ndar
                                disable=not s.verbose, leave=False)))
 
 
-def _confirm_alpha(pb: _Problem, rank, pair, alpha_grid, mse_row, alpha_pilot,
-                   ill_posed: bool) -> tuple[float, dict]:
-    """Confirm D-priced alphas by real fits, best first; keep the first at least as good.
+def _confirm_shrinkage(pb: _Problem, rank, pair, grid: list[Shrinkage], mse_row,
+                       pilot: Shrinkage, ill_posed: bool) -> tuple[Shrinkage, dict]:
+    """Confirm D-priced shrinkages by real fits, best first; keep the first at least as good.
 
-    Pricing alpha by the D-step alone holds the singular vectors of the pilot
-    fit; refitted at another alpha they can move (at alpha = 0 on a singular
-    design, into directions the cells barely see). On an ill-posed design a
-    weakly shrunk fit degrades only as the iteration proceeds, so there the
-    confirmation uses the final tolerance (at most ``ALPHA_CHECK_MAX_ITER``
-    iterations).
+    Pricing ``(alpha, pull)`` by the D-step alone holds the singular vectors
+    of the pilot fit; refitted at another shrinkage they can move (at alpha =
+    0 on a singular design, into directions the cells barely see). On an
+    ill-posed design a weakly shrunk fit degrades only as the iteration
+    proceeds, so there the confirmation uses the final tolerance (at most
+    ``ALPHA_CHECK_MAX_ITER`` iterations).
     """
     s = pb.settings
     if ill_posed:
@@ -451,63 +482,68 @@ def _confirm_alpha(pb: _Problem, rank, pair, alpha_grid, mse_row, alpha_pilot,
     else:
         how = dict(tol=s.cv_tol, max_iter=s.cv_max_iter, inner_max_iter=CV_INNER_MAX_ITER)
 
-    def real_cv(a):
-        return cv_error(pb.folds, pb.basis, rank=rank, pair=pair, alpha=a, alphas=[a],
-                        lambdas=pb.lambdas_for(pair, in_cv=True), **how)[0]
+    def real_cv(shrinkage: Shrinkage) -> float:
+        a, g = shrinkage
+        return cv_error(pb.folds, pb.basis, rank=rank, pair=pair, alpha=a, pull=g,
+                        shrinkages=[shrinkage], lambdas=pb.lambdas_for(pair, in_cv=True),
+                        **how)[0]
 
-    pilot_err = real_cv(alpha_pilot) if ill_posed else float(
-        mse_row[alpha_grid.index(alpha_pilot)])
-    order = [alpha_grid[k] for k in np.argsort(mse_row, kind="stable")
-             if alpha_grid[k] != alpha_pilot and mse_row[k] < pilot_err]
+    pilot_err = real_cv(pilot) if ill_posed else float(mse_row[grid.index(pilot)])
+    order = [grid[k] for k in np.argsort(mse_row, kind="stable")
+             if grid[k] != pilot and mse_row[k] < pilot_err]
     checks = []
-    alpha = alpha_pilot
-    for a in order[:ALPHA_CONFIRMATIONS]:
-        err = real_cv(a)
-        checks.append({"alpha": float(a), "mse_refit": float(err)})
+    chosen = pilot
+    for shrinkage in order[:ALPHA_CONFIRMATIONS]:
+        err = real_cv(shrinkage)
+        checks.append({"alpha": float(shrinkage[0]), "source_pull": float(shrinkage[1]),
+                       "mse_refit": float(err)})
         if err <= pilot_err:
-            alpha = float(a)
+            chosen = (float(shrinkage[0]), float(shrinkage[1]))
             break
-    return alpha, {"pilot_alpha": alpha_pilot, "pilot_mse": float(pilot_err),
-                   "tried": checks}
+    return chosen, {"pilot_alpha": pilot[0], "pilot_mse": float(pilot_err), "tried": checks}
 
 
-def _cross_validate(pb: _Problem, ranks, alpha_grid, ill_posed: bool):
-    """Rank, structural ranks and alpha by one K-fold cross-validation.
+def _cross_validate(pb: _Problem, ranks, grid: list[Shrinkage], ill_posed: bool):
+    """Rank, structural ranks and shrinkage by one K-fold cross-validation.
 
-    Each candidate is fitted per fold at a pilot alpha (0 unless the design is
-    ill-posed), and every alpha of the grid is priced by re-solving those fits'
-    D-step; the favourite alphas are then confirmed by real refits.
+    Each candidate is fitted per fold at a pilot shrinkage (alpha 0 unless the
+    design is ill-posed), and every ``(alpha, pull)`` of the grid is priced by
+    re-solving those fits' D-step; the favourites are then confirmed by real
+    refits.
     """
-    alpha_pilot, pilot_cv = _pilot_alpha(pb, ranks[0], alpha_grid, ill_posed)
+    pilot, pilot_cv = _pilot_shrinkage(pb, ranks[0], grid, ill_posed)
     if pilot_cv is not None:
         # Real fits already rejected the weaker shrinkages on this design; pricing
         # them again by the D-step only invites refits that blow up (and crawl).
-        alpha_grid = [a for a in alpha_grid if a >= alpha_pilot]
+        grid = [c for c in grid if c[0] >= pilot[0]]
     candidates = [(r, pair) for r in ranks for pair in _structural_pairs(pb, r)]
-    if pb.folds is None or (len(candidates) == 1 and len(alpha_grid) == 1):
+    if pb.folds is None or (len(candidates) == 1 and len(grid) == 1):
         rank, pair = candidates[0]
-        return rank, pair, float(alpha_grid[0]), {}
-    mse = _cv_candidates(pb, candidates, alpha_grid, alpha_pilot)
+        return rank, pair, grid[0], {}
+    mse = _cv_candidates(pb, candidates, grid, pilot)
     i, j = np.unravel_index(int(np.argmin(mse)), mse.shape)
-    (rank, pair), alpha = candidates[i], float(alpha_grid[j])
+    (rank, pair), shrinkage = candidates[i], grid[j]
     results = {"ranks": [c[0] for c in candidates],
                "structural_ranks": [c[1] for c in candidates],
-               "alphas": np.asarray(alpha_grid), "mse": mse, "pilot_alpha": alpha_pilot}
+               "alphas": np.array([a for a, _ in grid]),
+               "source_pulls": np.array([g for _, g in grid]),
+               "mse": mse, "pilot_alpha": pilot[0]}
     if pilot_cv is not None:
         results["pilot_alpha_cv"] = pilot_cv
-    if alpha != alpha_pilot:
-        alpha, results["alpha_check"] = _confirm_alpha(pb, rank, pair, alpha_grid, mse[i],
-                                                       alpha_pilot, ill_posed)
-    logger.info("%d-fold CV chose rank %d, structural ranks %s and alpha %.3g",
-                pb.settings.cv, rank, pair, alpha)
-    return rank, pair, alpha, results
+    if shrinkage != pilot:
+        shrinkage, results["alpha_check"] = _confirm_shrinkage(pb, rank, pair, grid, mse[i],
+                                                               pilot, ill_posed)
+    logger.info("%d-fold CV chose rank %d, structural ranks %s, alpha %.3g and source "
+                "pull %.2g", pb.settings.cv, rank, pair, shrinkage[0], shrinkage[1])
+    return rank, pair, shrinkage, results
 
 
-def _final_path(pb: _Problem, rank: int, pair, alpha: float) -> PathFit:
+def _final_path(pb: _Problem, rank: int, pair, shrinkage: Shrinkage) -> PathFit:
     """The lambda path on all cells at the final tolerance, lambda by BIC among converged fits."""
     s = pb.settings
     r_u, r_v = pair
-    problem = RotatedProblem.from_stats(pb.stats, pb.basis, r_u, r_v, alpha=alpha)
+    problem = RotatedProblem.from_stats(pb.stats, pb.basis, r_u, r_v, alpha=shrinkage[0],
+                                        pull=shrinkage[1])
     state0 = initial_state(pb.ridge.coef, pb.basis, rank, r_u, r_v)
     path = fit_lambda_path(problem, state0, pb.lambdas_for(pair, in_cv=False), pb.stats.n,
                            tol=s.tol, max_iter=s.max_iter, inner_max_iter=INNER_MAX_ITER)
@@ -524,16 +560,16 @@ def _warn_unconverged(res, s: SmartSettings) -> None:
         logger.warning(msg)
 
 
-def _blend(pb: _Problem, rank: int, pair, alpha: float) -> BlendResult:
+def _blend(pb: _Problem, rank: int, pair, shrinkage: Shrinkage) -> BlendResult:
     """Cross-validated weights of SMART, the source and the target ridge fit (:mod:`.blend`)."""
     s = pb.settings
     names = ["smart", "source", "ridge"] if pb.has_source else ["smart", "ridge"]
     gram = np.zeros((len(names), len(names)))
     partitions = [pb.folds, *pb.blend_folds]
     for fold in (f for partition in partitions for f in partition):
-        _, state = fit_fold(fold, pb.basis, rank=rank, pair=pair, alpha=alpha,
-                            lambdas=pb.lambdas_for(pair, in_cv=True), tol=s.cv_tol,
-                            max_iter=s.cv_max_iter, inner_max_iter=CV_INNER_MAX_ITER)
+        _, state = fit_fold(fold, pb.basis, rank=rank, pair=pair, alpha=shrinkage[0],
+                            pull=shrinkage[1], lambdas=pb.lambdas_for(pair, in_cv=True),
+                            tol=s.cv_tol, max_iter=s.cv_max_iter, inner_max_iter=CV_INNER_MAX_ITER)
         coefs = [state.coef(pb.basis)]
         if pb.has_source:
             coefs.append(pb.C0)
@@ -551,14 +587,14 @@ def _fit_from_stats(pb: _Problem) -> SmartFit:
     s = pb.settings
     ill_posed = _warn_if_ill_posed(pb)
     ranks, rank_sel = _rank_candidates(pb)
-    alpha_grid = _alpha_grid(pb)
-    rank, pair, alpha, cv_results = _cross_validate(pb, ranks, alpha_grid, ill_posed)
-    path = _final_path(pb, rank, pair, alpha)
+    rank, pair, shrinkage, cv_results = _cross_validate(pb, ranks, _shrinkage_grid(pb),
+                                                        ill_posed)
+    path = _final_path(pb, rank, pair, shrinkage)
     res = path.best_result
     smart_coef = res.state.coef(pb.basis)
     coef, blend = smart_coef, None
     if s.blend and pb.folds is not None:
-        chosen = _blend(pb, rank, pair, alpha)
+        chosen = _blend(pb, rank, pair, shrinkage)
         parts = [smart_coef, *([pb.C0] if pb.has_source else []), pb.ridge.coef]
         coef = sum(w * C for w, C in zip(chosen.weights, parts, strict=True))
         blend = chosen.as_dict()
@@ -570,7 +606,8 @@ def _fit_from_stats(pb: _Problem) -> SmartFit:
         rank=rank,
         structural_rank=(int(pair[0]), int(pair[1])),
         lam=0.0 if no_penalty else path.best_lambda,
-        alpha=alpha,
+        alpha=float(shrinkage[0]),
+        source_pull=float(shrinkage[1]) if shrinkage[0] > 0 else 0.0,
         path=path,
         source_rank=pb.basis.rank if pb.has_source else 0,
         rank_selection=rank_sel,

@@ -29,6 +29,7 @@ from .admm import (
     initial_state,
     lambda_max,
     solve_admm,
+    source_pull_terms,
 )
 from .ridge import ridge_gcv
 from .spectrum import cells_are_cheaper, with_cell_spectrum
@@ -201,18 +202,25 @@ class FoldData:
     n_train: int
 
 
-def refit_d(problem: RotatedProblem, state: AdmmState, alpha: float) -> np.ndarray:
-    """The D-step for another ``alpha`` at fixed singular vectors (exact for that step)."""
+def refit_d(problem: RotatedProblem, state: AdmmState, alpha: float,
+            pull: float = 0.0) -> np.ndarray:
+    """The D-step for another shrinkage ``(alpha, pull)`` at fixed singular vectors.
+
+    Exact for that step: the pull adds ``alpha pull u_j^T C0 v_j`` to each
+    component's cross term (:mod:`.admm`).
+    """
     num, quad = d_step_terms(problem.A @ state.W, problem.M @ state.Z, state.W)
+    if alpha * pull != 0.0:
+        num = num + alpha * pull * source_pull_terms(state.W, state.Z, problem.source_values)
     return d_step(num, quad, alpha)
 
 
 def fit_fold(fold: FoldData, basis: SourceBasis, *, rank: int, pair: tuple[int, int],
              alpha: float, lambdas: Sequence[float], tol: float, max_iter: int,
-             inner_max_iter: int) -> tuple[RotatedProblem, AdmmState]:
+             inner_max_iter: int, pull: float = 0.0) -> tuple[RotatedProblem, AdmmState]:
     """Fit one candidate on a fold's training cells, lambda by BIC; its problem and state."""
     r_u, r_v = pair
-    pb = fold.base.with_params(r_u=r_u, r_v=r_v, alpha=alpha)
+    pb = fold.base.with_params(r_u=r_u, r_v=r_v, alpha=alpha, pull=pull)
     state0 = initial_state(fold.start, basis, rank, r_u, r_v)
     path = fit_lambda_path(pb, state0, lambdas, fold.n_train, tol=tol, max_iter=max_iter,
                            inner_max_iter=inner_max_iter, record=False)
@@ -226,28 +234,31 @@ def cv_error(
     rank: int,
     pair: tuple[int, int],
     alpha: float,
-    alphas: Sequence[float],
+    shrinkages: Sequence[tuple[float, float]],
     lambdas: Sequence[float],
     tol: float,
     max_iter: int,
     inner_max_iter: int,
+    pull: float = 0.0,
 ) -> np.ndarray:
     """Mean squared validation error ``sum_k ||Y_k - X_k C_k||^2 / (n q)`` of a candidate.
 
-    Each fold is fitted at shrinkage ``alpha`` with lambda by BIC. The error is
-    returned for every value in ``alphas``: the fold's fit is re-solved in its
-    D-step only (singular vectors held), which prices the shrinkage at no extra
-    cost, so structural ranks and ``alpha`` are chosen jointly from one pass of
-    fits.
+    Each fold is fitted at shrinkage ``(alpha, pull)`` with lambda by BIC. The
+    error is returned for every ``(alpha, pull)`` in ``shrinkages``: the fold's
+    fit is re-solved in its D-step only (singular vectors held), which prices
+    the shrinkage at no extra cost, so structural ranks and the shrinkage are
+    chosen jointly from one pass of fits.
     """
-    sse = np.zeros(len(alphas))
+    sse = np.zeros(len(shrinkages))
     count = 0
     for fold in folds:
         pb, best = fit_fold(fold, basis, rank=rank, pair=pair, alpha=alpha, lambdas=lambdas,
-                            tol=tol, max_iter=max_iter, inner_max_iter=inner_max_iter)
+                            tol=tol, max_iter=max_iter, inner_max_iter=inner_max_iter,
+                            pull=pull)
         L, R = basis.from_source(best.W), basis.V0 @ best.Z
-        for j, a in enumerate(alphas):
-            d = refit_d(pb, best, a) if a != alpha else best.d
+        for j, (a, g) in enumerate(shrinkages):
+            same = a == alpha and (g == pull or a == 0.0)
+            d = best.d if same else refit_d(pb, best, a, g)
             sse[j] += validation_sse_factored(fold.held_out, fold.train_stats, L, d, R)
         count += fold.held_out.n
     return sse / (count * basis.V0.shape[0])
