@@ -21,7 +21,7 @@ from smart_sc.tl._splits import _random_splits
 
 FAST = {"n_top_genes": 100, "top_k": 30, "n_splits": 2, "verbose": False,
         "smart_params": {"rank": 3, "structural_rank": 6}}
-QUICK_METHODS = ("smart", "source_only", "offset", "source_rrr", "mixture", "target_ridge",
+QUICK_METHODS = ("smart", "source_only", "ridge_to_source", "source_rrr", "mixture", "target_ridge",
                  "target_ols", "target_rrr")
 DONORS = np.array(["d1", "d2", "d3", "d4"])
 
@@ -101,6 +101,62 @@ def test_metrics_match_a_fit_by_hand(toy, random_run):
     assert row["n_genes"] == data.genes.size and row["n_proteins"] == data.proteins.size
     rmse = per[(per["split"] == 1) & (per["method"] == "target_ridge")]["rmse"].to_numpy()
     np.testing.assert_allclose(rmse, np.sqrt(((Y_hat - Y) ** 2).mean(axis=0)))
+
+
+@pytest.fixture(scope="module")
+def control_run(toy):
+    source, target = _masks(toy)
+    return bm.benchmark(toy, source_mask=source, target_mask=target, source_methods=("ridge",),
+                        methods=("smart", "smart_placebo", "reduced_rank_ridge", "offset"),
+                        **FAST)
+
+
+def _split_data(toy, index):
+    source, target = _masks(toy)
+    pair = bm.resolve_modalities(toy, "rna", "prot")
+    src, tgt = bm._populations(pair, source, target)
+    local = bm._cell_inputs(pair, src.append(tgt), preprocess=True, layer="counts",
+                            clr="per_protein")
+    split = _random_splits(len(src), len(tgt), n_splits=2, test_size=0.3, cv=5,
+                           random_state=0)[index]
+    data = prepare_split(local, split.source_rows, split.target_rows, split.test_rows,
+                         n_top_genes=100, top_k=30)
+    return data, split.seed
+
+
+def _error(model, data) -> float:
+    Y = data.Y_test
+    return float(np.linalg.norm(model.predict(data.X_test) - Y) / math.sqrt(Y.size))
+
+
+def test_controls_are_the_same_call_with_a_shuffled_source_or_none(toy, control_run):
+    df = control_run
+    # "offset" is the former name of ridge toward the source.
+    assert set(df["method"]) == {"smart", "smart_placebo", "reduced_rank_ridge",
+                                 "ridge_to_source"}
+    data, seed = _split_data(toy, 1)
+    row = df[df["split"] == 1].set_index("method")
+    assert row.loc["smart_placebo", "placebo_seed"] == seed
+    assert row.drop(index="smart_placebo")["placebo_seed"].isna().all()
+    C0 = smart_sc.baselines.TargetRidge().fit(data.X_source, data.Y_source).coef_
+    params = {"rank": 3, "structural_rank": 6, "random_state": seed}
+    placebo, perm = smart_sc.baselines.placebo_coef(C0, random_state=int(seed))
+    # The placebo keeps the source's spectrum and scrambles its gene subspace.
+    np.testing.assert_allclose(np.linalg.svd(placebo, compute_uv=False),
+                               np.linalg.svd(C0, compute_uv=False))
+    assert not np.array_equal(perm, np.arange(perm.size))
+    fitted = smart_sc.SMARTRegressor(placebo, **params).fit(data.X_target, data.Y_target)
+    assert row.loc["smart_placebo", "error"] == pytest.approx(_error(fitted, data))
+    # The no-source counterpart: the same estimator and tuning, source-only
+    # parameters dropped.
+    no_source = smart_sc.SMARTRegressor(None, rank=3, random_state=seed).fit(
+        data.X_target, data.Y_target)
+    assert row.loc["reduced_rank_ridge", "error"] == pytest.approx(_error(no_source, data))
+    assert row.loc["reduced_rank_ridge", "source"] == "none"
+    ridge_to_source = smart_sc.baselines.OffsetTransfer(C0).fit(data.X_target, data.Y_target)
+    assert row.loc["ridge_to_source", "error"] == pytest.approx(_error(ridge_to_source, data))
+    # The three fits differ: the comparison could fail.
+    assert len({round(row.loc[m, "error"], 10) for m in row.index}) == 4
 
 
 def test_donor_split_keeps_test_donors_out_of_everything(toy):
@@ -223,7 +279,9 @@ def test_held_out_cells_do_not_change_any_fit(split):
     assert list(held2) == list(held)
     np.testing.assert_array_equal(data2.genes, data.genes)
     np.testing.assert_array_equal(data2.X_target, data.X_target)
-    assert fits.keys() == fits2.keys() and len(fits) == 3 + 2 * (1 + 5)
+    n_target_only = len(bm.TARGET_METHODS) - 1  # all but the lasso
+    assert fits.keys() == fits2.keys()
+    assert len(fits) == n_target_only + 2 * (1 + len(bm.TRANSFER_METHODS))
     for key, fit in fits.items():
         assert fit.failure == "", key
         np.testing.assert_array_equal(fits2[key].estimator.coef_, fit.estimator.coef_,
@@ -309,6 +367,8 @@ def test_screening_matches_pp_screen_genes(prepared_toy):
         (None, {"split": "kfold"}, "split must be 'random' or 'donor'"),
         (None, {"clr": "seurat"}, r"clr must be one of \['per_cell', 'per_protein'\]"),
         ("normalised", {}, "non-integer value"),
+        (None, {"source_methods": (), "methods": ("smart_placebo", "target_ridge")},
+         r"\['smart_placebo'\] need a source model, and source_methods is empty"),
     ],
 )
 def test_bad_inputs_name_the_problem(toy, edit, kwargs, match):

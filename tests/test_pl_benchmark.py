@@ -132,3 +132,22 @@ def test_draws_tl_benchmark_output():
     smart = summary[summary["method"] == "smart"]
     assert smart[["beats_target_ridge", "beats_source_only",
                   "beats_best_target_only"]].notna().all().all()
+
+
+def test_gain_over_placebo():
+    df = _table()
+    placebo = [0.88, 0.95, 0.63]  # SMART: 0.8, 0.95, 0.7 (ridge source)
+    df = pd.concat([df, pd.DataFrame({"split": range(3), "method": "smart_placebo",
+                                      "source": "ridge", "error": placebo,
+                                      "r2": [-e for e in placebo]})], ignore_index=True)
+    summary = pl.benchmark_summary(df).set_index(["method", "source"])
+    row = summary.loc[("smart", "ridge")]
+    # placebo / smart - 1 per split: 0.1, 0.0, -0.1; median 0.0; a strict win in one split.
+    assert row["gain_over_placebo"] == pytest.approx(0.0, abs=1e-12)
+    assert row["beats_placebo"] == pytest.approx(1 / 3)
+    # No placebo was run with the lasso source, and other methods get no gain.
+    assert np.isnan(summary.loc[("smart", "lasso"), "gain_over_placebo"])
+    assert summary.drop(index=[("smart", "ridge")])["gain_over_placebo"].isna().all()
+    r2 = pl.benchmark_summary(df, metric="r2").set_index(["method", "source"])
+    # Larger is better: smart - placebo per split (0.08, 0.0, -0.07), median 0.
+    assert r2.loc[("smart", "ridge"), "gain_over_placebo"] == pytest.approx(0.0, abs=1e-12)

@@ -7,9 +7,11 @@ comparators (:mod:`._source_aware`): reduced-rank regression restricted to the
 source's leading gene subspace, and a cross-validated mixture of the source and
 a target-only ridge. Sparse reduced-rank regression (:mod:`._sparse_rrr`), the
 SMART paper's other source models: row-sparse RRR (SRRR), RRR with a sparse
-SVD (RSSVD) and sparse orthogonal factor regression (SOFAR).
+SVD (RSSVD) and sparse orthogonal factor regression (SOFAR). The control
+(:mod:`._placebo`): the placebo source, the source with its genes shuffled.
 """
 
+from ._placebo import placebo_coef
 from ._source_aware import SourceMixture, SourceSubspaceRRR
 from ._sparse_rrr import RSSVD, SOFAR, SRRR
 from ._target import (
@@ -33,4 +35,5 @@ __all__ = [
     "TargetLasso",
     "TargetOLS",
     "TargetRidge",
+    "placebo_coef",
 ]

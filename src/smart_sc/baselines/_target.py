@@ -856,7 +856,10 @@ class OffsetTransfer(_PerTargetMixin, StatsLinearRegressor):
     of the residual responses ``Y - X C0``, whose statistics follow from the
     target's (``xy - xx C0`` and ``yy - C0^T xy - xy^T C0 + C0^T xx C0``), with a
     penalty per response chosen by GCV. It uses exactly the information SMART
-    uses: the target cells and the source coefficients.
+    uses: the target cells and the source coefficients. Equivalently it is
+    ridge that shrinks toward the source, ``||Y - XC||^2 + a ||C - C0||^2``:
+    the classic parameter-transfer baseline (``"ridge_to_source"`` in
+    :func:`smart_sc.tl.benchmark`).
 
     Parameters
     ----------

@@ -54,6 +54,20 @@ def _beats(smart: pd.Series, other: pd.Series, larger_better: bool) -> float:
     return float(wins.mean())
 
 
+def _gain(smart: pd.Series, control: pd.Series, larger_better: bool) -> float:
+    """Median over splits of SMART's gain over a control (positive: SMART better).
+
+    Errors: ``control / smart - 1``; scores where larger is better (R^2,
+    correlations can be near zero or negative, so no ratio): ``smart - control``.
+    """
+    both = pd.concat([smart, control], axis=1, keys=["smart", "control"]).dropna()
+    if both.empty:
+        return np.nan
+    gain = (both["smart"] - both["control"] if larger_better
+            else both["control"] / both["smart"] - 1.0)
+    return float(gain.median())
+
+
 def benchmark_summary(df: pd.DataFrame, *, metric: str = "error") -> pd.DataFrame:
     """Summarise :func:`smart_sc.tl.benchmark` results per method and source method.
 
@@ -73,7 +87,12 @@ def benchmark_summary(df: pd.DataFrame, *, metric: str = "error") -> pd.DataFram
         strictly better than ``target_ridge`` (``beats_target_ridge``), than
         ``source_only`` with the same source (``beats_source_only``) and than
         every target-only method of that split (``beats_best_target_only``);
-        NaN elsewhere or when the comparator was not run.
+        and the control for the transfer itself: ``gain_over_placebo``, the
+        median over splits of ``placebo / SMART - 1`` (errors; for scores where
+        larger is better, ``SMART - placebo``), positive when the real source
+        beats the same call with its genes shuffled, and ``beats_placebo``,
+        the fraction of splits where it does. NaN elsewhere or when the
+        comparator was not run.
 
     Examples
     --------
@@ -101,13 +120,18 @@ def benchmark_summary(df: pd.DataFrame, *, metric: str = "error") -> pd.DataFram
             row = {"method": method, "source": source, "median": values.median(),
                    "q25": values.quantile(0.25), "q75": values.quantile(0.75),
                    "n_splits": int(values.size), "beats_target_ridge": np.nan,
-                   "beats_source_only": np.nan, "beats_best_target_only": np.nan}
+                   "beats_source_only": np.nan, "beats_best_target_only": np.nan,
+                   "gain_over_placebo": np.nan, "beats_placebo": np.nan}
             if method == "smart":
                 smart = wide[(method, source)]
                 for key, col in (("beats_target_ridge", ("target_ridge", _TARGET_ONLY)),
-                                 ("beats_source_only", ("source_only", source))):
+                                 ("beats_source_only", ("source_only", source)),
+                                 ("beats_placebo", ("smart_placebo", source))):
                     if col in wide.columns:
                         row[key] = _beats(smart, wide[col], larger)
+                if ("smart_placebo", source) in wide.columns:
+                    row["gain_over_placebo"] = _gain(smart, wide[("smart_placebo", source)],
+                                                     larger)
                 if best is not None:
                     row["beats_best_target_only"] = _beats(smart, best, larger)
             rows.append(row)

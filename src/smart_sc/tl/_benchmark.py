@@ -33,6 +33,7 @@ from ..baselines import (
     TargetLasso,
     TargetOLS,
     TargetRidge,
+    placebo_coef,
 )
 from ..estimator import SMARTRegressor
 from ..pp._split import CellLocal, SplitMatrices, cell_local, prepare_split
@@ -46,16 +47,22 @@ __all__ = ["benchmark"]
 logger = logging.getLogger("smart_sc")
 
 #: Methods that use a source model (one row per source method).
-TRANSFER_METHODS = ("smart", "source_only", "offset", "source_rrr", "mixture")
+TRANSFER_METHODS = ("smart", "smart_placebo", "source_only", "ridge_to_source", "source_rrr",
+                    "mixture")
 #: Target-only methods (one row per split, source "none").
-TARGET_METHODS = ("target_ridge", "target_ols", "target_lasso", "target_rrr")
+TARGET_METHODS = ("target_ridge", "target_ols", "target_lasso", "target_rrr",
+                  "reduced_rank_ridge")
 METHODS = TRANSFER_METHODS + TARGET_METHODS
+#: Former names still accepted.
+METHOD_ALIASES = {"offset": "ridge_to_source"}
+#: SMART parameters that only mean something with a source (dropped for reduced_rank_ridge).
+_SOURCE_ONLY_PARAMS = ("structural_rank", "source_pull")
 
 COLUMNS = [
     "split", "protocol", "test_donors", "n_train", "n_source_train", "n_test", "n_genes",
     "n_proteins", "method", "source", "error", "r2", "pearson_median", "spearman_median",
     "rmse_mean", "seconds", "source_seconds", "rank", "structural_rank_u",
-    "structural_rank_v", "lam", "alpha", "failure", "warnings",
+    "structural_rank_v", "lam", "alpha", "placebo_seed", "failure", "warnings",
 ]  # fmt: skip
 
 _FAILURES = (ValueError, FloatingPointError, np.linalg.LinAlgError)
@@ -84,14 +91,26 @@ class _Fit:
 # --------------------------------------------------------------------------- checks
 
 
-def _check_names(given, valid: Sequence[str], what: str) -> tuple[str, ...]:
+def _check_names(given, valid: Sequence[str], what: str, aliases=None,
+                 allow_empty: bool = False) -> tuple[str, ...]:
     names = (given,) if isinstance(given, str) else tuple(given)
+    names = tuple((aliases or {}).get(m, m) for m in names)
     unknown = [m for m in names if m not in valid]
-    if unknown or not names:
+    if unknown or not (names or allow_empty):
         raise ValueError(f"unknown {what} {unknown}; valid ones are {list(valid)}"
                          if unknown else f"{what} must not be empty; valid ones are "
                          f"{list(valid)}")
     return tuple(dict.fromkeys(names))
+
+
+def _check_sources_for(config: _Config) -> None:
+    """Methods that use a source need a source model; say which, and how to give one."""
+    needing = [m for m in config.methods if m in TRANSFER_METHODS]
+    if needing and not config.source_methods:
+        raise ValueError(
+            f"method(s) {needing} need a source model, and source_methods is empty: pass "
+            f"source_methods (one of {list(_SOURCE_METHODS)}), or drop those methods for a "
+            "target-only benchmark")
 
 
 def _check_options(split, test_size, n_splits, min_test_cells, top_k, n_top_genes,
@@ -178,16 +197,25 @@ def _source_estimator(method: str, params: dict, seed: int):
 def _transfer_estimator(method: str, C0, seed: int, smart_params: dict):
     if method == "smart":
         return SMARTRegressor(C0, **{"random_state": seed, **smart_params})
+    if method == "smart_placebo":
+        # The same call, folds and all, with the source's genes shuffled by the split's
+        # seed (recorded in the row's placebo_seed).
+        placebo, _ = placebo_coef(C0, random_state=seed)
+        return SMARTRegressor(placebo, **{"random_state": seed, **smart_params})
     if method == "source_only":
         return SourceOnly(C0)
-    if method == "offset":
+    if method == "ridge_to_source":
         return OffsetTransfer(C0)
     if method == "source_rrr":
         return SourceSubspaceRRR(C0, random_state=seed)
     return SourceMixture(C0, random_state=seed)
 
 
-def _target_estimator(method: str, seed: int):
+def _target_estimator(method: str, seed: int, smart_params: dict):
+    if method == "reduced_rank_ridge":
+        # SMART's estimator and tuning with no source: a rank-r fit with alpha.
+        params = {k: v for k, v in smart_params.items() if k not in _SOURCE_ONLY_PARAMS}
+        return SMARTRegressor(None, **{"random_state": seed, **params})
     return {"target_ridge": TargetRidge, "target_ols": TargetOLS,
             "target_rrr": ReducedRankRegression}.get(method, TargetLasso)(
         **({"random_state": seed} if method == "target_lasso" else {}))
@@ -202,7 +230,9 @@ def _fit_split(data: SplitMatrices, config: _Config, seed: int) -> dict[tuple[st
     fits: dict[tuple[str, str], _Fit] = {}
     Xt, Yt = data.X_target, data.Y_target
     for method in (m for m in config.methods if m in TARGET_METHODS):
-        fits[(method, "none")] = _timed_fit(_target_estimator(method, seed), Xt, Yt)
+        fits[(method, "none")] = _timed_fit(_target_estimator(method, seed,
+                                                                     config.smart_params),
+                                                  Xt, Yt)
     for name in config.source_methods:
         source = _timed_fit(_source_estimator(name, config.source_params, seed),
                             data.X_source, data.Y_source)
@@ -271,7 +301,9 @@ def _run_split(local: CellLocal, split: _Split, config: _Config) -> tuple[list, 
         rows.append({**base, "method": method, "source": source, **summary,
                      "seconds": fit.seconds,
                      "source_seconds": source_fit.seconds if source_fit else math.nan,
-                     **_smart_choices(fit.estimator), "failure": fit.failure,
+                     **_smart_choices(fit.estimator),
+                     "placebo_seed": split.seed if method == "smart_placebo" else math.nan,
+                     "failure": fit.failure,
                      "warnings": fit.warnings})
         per_rows.append(pd.DataFrame({"split": split.index, "method": method, "source": source,
                                       "protein": data.proteins, **per}))
@@ -369,13 +401,22 @@ def benchmark(
         Source models (:mod:`smart_sc.baselines` estimators with an intercept).
     methods : sequence of str
         Methods that use a source, one result per source method: ``"smart"``
-        (:class:`smart_sc.SMARTRegressor`), ``"source_only"``
-        (:class:`~smart_sc.baselines.SourceOnly`, intercept refitted on the
-        target), ``"offset"`` (:class:`~smart_sc.baselines.OffsetTransfer`),
-        ``"source_rrr"`` (:class:`~smart_sc.baselines.SourceSubspaceRRR`),
-        ``"mixture"`` (:class:`~smart_sc.baselines.SourceMixture`); and
-        target-only methods, one result per split: ``"target_ridge"``,
-        ``"target_ols"``, ``"target_lasso"``, ``"target_rrr"``.
+        (:class:`smart_sc.SMARTRegressor`); ``"smart_placebo"``, the same
+        call with the source's genes shuffled (:func:`~smart_sc.baselines.placebo_coef`
+        seeded by the split's seed, recorded in ``placebo_seed``): same spectrum,
+        meaningless gene subspaces, the control for "the source helped";
+        ``"source_only"`` (:class:`~smart_sc.baselines.SourceOnly`, intercept
+        refitted on the target); ``"ridge_to_source"``, ridge that shrinks
+        toward the source, ``||Y - XC||^2 + a ||C - C0||^2`` with ``a`` per
+        protein by GCV (:class:`~smart_sc.baselines.OffsetTransfer`; formerly
+        ``"offset"``, still accepted); ``"source_rrr"``
+        (:class:`~smart_sc.baselines.SourceSubspaceRRR`); ``"mixture"``
+        (:class:`~smart_sc.baselines.SourceMixture`). Target-only methods, one
+        result per split: ``"target_ridge"``, ``"target_ols"``,
+        ``"target_lasso"``, ``"target_rrr"``, and ``"reduced_rank_ridge"``,
+        SMART's estimator and tuning with no source
+        (``SMARTRegressor(None, **smart_params)``, source-only parameters
+        dropped): what SMART's shrinkage and rank give without any transfer.
     split : {"random", "donor"}
         Protocol, see above.
     groups : str
@@ -433,6 +474,7 @@ def benchmark(
         and ``spearman_median`` (over proteins), ``rmse_mean``, ``seconds``
         (fit), ``source_seconds``, SMART's ``rank``, ``structural_rank_u``,
         ``structural_rank_v``, ``lam``, ``alpha`` (NaN for other methods),
+        ``placebo_seed`` (the permutation's seed on ``smart_placebo`` rows),
         ``failure`` (why a fit failed, else empty) and ``warnings`` (raised
         during the fit). ``df.attrs["params"]`` holds the settings.
     per_protein : pandas.DataFrame
@@ -444,7 +486,8 @@ def benchmark(
     Raises
     ------
     ValueError
-        Unknown methods, overlapping masks, a missing or single-donor
+        Unknown methods, methods that need a source with no ``source_methods``,
+        overlapping masks, a missing or single-donor
         ``groups`` column, too few target cells for the split and
         cross-validation, or proteins all constant in the training cells.
 
@@ -464,9 +507,11 @@ def benchmark(
     (True, 'random')
     """
     smart_params, source_params = dict(smart_params or {}), dict(source_params or {})
-    config = _Config(_check_names(source_methods, tuple(_SOURCE_METHODS), "source_methods"),
-                     _check_names(methods, METHODS, "methods"), n_top_genes, top_k,
-                     smart_params, source_params)
+    config = _Config(_check_names(source_methods, tuple(_SOURCE_METHODS), "source_methods",
+                                  allow_empty=True),
+                     _check_names(methods, METHODS, "methods", aliases=METHOD_ALIASES),
+                     n_top_genes, top_k, smart_params, source_params)
+    _check_sources_for(config)
     if source_params:
         _check_names(list(source_params), tuple(_SOURCE_METHODS), "source_params keys")
     _check_options(split, test_size, n_splits, min_test_cells, top_k, n_top_genes,
