@@ -314,8 +314,15 @@ def test_tuning_evidence_and_verdict_are_stored(mdata, source):
     assert set(blend["weights"]) == {"smart", "source", "ridge"}
     assert abs(sum(blend["weights"].values()) - 1.0) < 1e-12
     assert blend["blend_cv_mse"] <= min(blend["cv_mse"].values()) + 1e-12
-    assert info["verdict"].startswith(("transfer helps", "transfer does not help"))
-    assert f"{blend['cv_mse']['ridge']:.4g}" in info["verdict"]
+    # Two statements: what the source contributed, then SMART against the baselines.
+    source_part, baseline_part = info["verdict"].split(". ", 1)
+    gain = info["transfer_gain"]
+    assert source_part.startswith(("the source helped", "the source hurt",
+                                   "the source made no measurable difference"))
+    assert f"{gain['cv_mse_no_source']:.4g} without it" in source_part
+    assert baseline_part.startswith(("SMART beats the simple baselines",
+                                     "SMART does not beat the simple baselines"))
+    assert f"{blend['cv_mse']['ridge']:.4g}" in baseline_part
     rsc = info["rank_selection"]
     assert rsc["method"] == "RSC" and min(info["cv"]["ranks"]) == sum(
         e >= rsc["threshold"] for e in rsc["eigenvalues"])
@@ -338,3 +345,36 @@ def test_warns_when_most_source_weight_is_on_missing_genes(mdata, source):
     heavy.index = [f"ABSENT{i}" for i in range(5)] + list(heavy.index[5:])  # ... the data lack
     with pytest.warns(UserWarning, match=r"weight .* lies on 5 gene\(s\) the data lack"):
         smart_sc.tl.transfer(mdata, heavy, mask_obs=is_target, copy=True, **FIXED)
+
+
+def test_transfer_gain_is_stored_per_protein_by_name(mdata, source):
+    _, is_target = _types(mdata)
+    out = smart_sc.tl.transfer(mdata, source, mask_obs=is_target, copy=True, random_state=0)
+    gain = out.uns["smart"]["transfer_gain"]
+    assert gain["gain"] == pytest.approx(gain["cv_mse_no_source"] / gain["cv_mse_source"] - 1)
+    per = gain["per_protein"]
+    var = out["prot"].var
+    assert per["protein"] == list(out.uns["smart"]["proteins"])
+    np.testing.assert_allclose(var.loc[per["protein"], "smart_transfer_gain"],
+                               per["transfer_gain"])
+    np.testing.assert_allclose(var.loc[per["protein"], "smart_cv_r2"], per["cv_r2"])
+    assert np.all(np.asarray(per["cv_r2"]) < 1)
+    # The same data with the proteins in another order: each protein keeps its numbers.
+    shuffled = mdata.copy()
+    order = np.random.default_rng(1).permutation(shuffled["prot"].n_vars)
+    shuffled.mod["prot"] = shuffled["prot"][:, order].copy()
+    shuffled.update()
+    assert list(shuffled["prot"].var_names) != list(var.index)
+    smart_sc.tl.transfer(shuffled, source, mask_obs=is_target, random_state=0)
+    moved = shuffled["prot"].var
+    for column in ("smart_transfer_gain", "smart_cv_r2"):
+        np.testing.assert_allclose(moved.loc[var.index, column], var[column], rtol=1e-8)
+
+
+def test_no_transfer_gain_when_switched_off(mdata, source):
+    _, is_target = _types(mdata)
+    out = smart_sc.tl.transfer(mdata, source, mask_obs=is_target, copy=True,
+                               transfer_gain=False, **FIXED)
+    assert "transfer_gain" not in out.uns["smart"]
+    assert "smart_transfer_gain" not in out["prot"].var
+    assert out.uns["smart"]["verdict"].startswith("source contribution not measured")

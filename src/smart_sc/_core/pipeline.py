@@ -34,6 +34,7 @@ from .ridge import DEFAULT_RIDGE_ALPHAS, RidgePath, ridge_gcv
 from .spectrum import cells_are_cheaper, with_cell_spectrum
 from .stats import SufficientStats, compute_sums, fold_sums, kfold_labels, total
 from .threads import single_threaded
+from .transfer_gain import TransferGain, transfer_gain
 from .tuning import (
     CV_LAMBDAS,
     DEFAULT_LAMBDAS,
@@ -105,6 +106,7 @@ class SmartSettings:
     fit_intercept: bool = True
     tuning: str = "fast"
     blend: bool = True
+    transfer_gain: bool = True
     gram: str = "auto"
     tol: float = 1e-3
     max_iter: int = 500
@@ -160,6 +162,7 @@ class SmartFit:
     U: np.ndarray  # (p, r) target left singular vectors
     singular_values: np.ndarray  # (r,) the diagonal of D (may be signed)
     V: np.ndarray  # (q, r)
+    transfer_gain: TransferGain | None = None
 
     @property
     def result(self):
@@ -238,10 +241,13 @@ def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) 
         labels = kfold_labels(n, s.cv, s.random_state)
         sums_per_fold = fold_sums(X, Y, labels, s.cv, center=center)
         raw = total(sums_per_fold)
-    elif center:
-        raw = compute_sums(X, Y)
     else:
-        raw = compute_sums(X, Y, np.zeros(p), np.zeros(q))
+        raw = compute_sums(X, Y) if center else compute_sums(X, Y, np.zeros(p), np.zeros(q))
+        # A fit that tunes nothing still gets folds for its transfer gain (where there
+        # are enough cells), from a second pass: its own statistics stay as they were.
+        if s.transfer_gain and C0 is not None and n >= 2 * s.cv:
+            labels = kfold_labels(n, s.cv, s.random_state)
+            sums_per_fold = fold_sums(X, Y, labels, s.cv, center=center)
     stats = raw.to_stats(center)
 
     # The solver multiplies small matrices thousands of times and runs on one
@@ -583,6 +589,20 @@ def _blend(pb: _Problem, rank: int, pair, shrinkage: Shrinkage) -> BlendResult:
     return result
 
 
+def _transfer_gain(pb: _Problem, ranks, rank: int, pair, shrinkage: Shrinkage):
+    """The fit with the source against its no-source counterpart, on the same folds."""
+    s = pb.settings
+    if not (s.transfer_gain and pb.has_source and pb.folds is not None):
+        return None
+    how = dict(tol=s.cv_tol, max_iter=s.cv_max_iter, inner_max_iter=CV_INNER_MAX_ITER)
+    gain = transfer_gain(pb.folds, pb.basis, pb.C0, rank=rank, pair=pair, shrinkage=shrinkage,
+                         lambdas=pb.lambdas_for(pair, in_cv=True), ranks=ranks,
+                         alphas=_alpha_grid(pb), blend=s.blend, how=how)
+    logger.info("transfer gain %+.1f%% (cross-validated MSE %.4g with the source, %.4g "
+                "without)", 100 * gain.gain, gain.mse_source, gain.mse_no_source)
+    return gain
+
+
 def _fit_from_stats(pb: _Problem) -> SmartFit:
     s = pb.settings
     ill_posed = _warn_if_ill_posed(pb)
@@ -599,6 +619,7 @@ def _fit_from_stats(pb: _Problem) -> SmartFit:
         coef = sum(w * C for w, C in zip(chosen.weights, parts, strict=True))
         blend = chosen.as_dict()
     no_penalty = tuple(pair) == (pb.p, pb.q)
+    gain = _transfer_gain(pb, ranks, rank, pair, shrinkage)
     return SmartFit(
         coef=coef,
         intercept=pb.stats.intercept(coef),
@@ -617,4 +638,5 @@ def _fit_from_stats(pb: _Problem) -> SmartFit:
         U=pb.basis.from_source(res.state.W),
         singular_values=res.state.d.copy(),
         V=pb.basis.V0 @ res.state.Z,
+        transfer_gain=gain,
     )

@@ -1,5 +1,7 @@
 """Plots of SMART fits: predictions, scores, coefficients, spectra, subspaces, convergence.
 
+What the source contributed per protein: :func:`transfer_gain`.
+
 Every function draws with matplotlib in the scanpy style: it takes an optional
 ``ax`` (or ``axes``), ``show`` and ``save`` (a file path) and returns what it
 drew on (an Axes, or a list of Axes for :func:`convergence`);
@@ -16,6 +18,7 @@ from ._plots import (
     scores_from_uns,
     spectra,
 )
+from ._transfer_gain import transfer_gain
 
 __all__ = [
     "benchmark",
@@ -27,4 +30,5 @@ __all__ = [
     "protein_scores",
     "scores_from_uns",
     "spectra",
+    "transfer_gain",
 ]

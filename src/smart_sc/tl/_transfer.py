@@ -136,6 +136,25 @@ def _store_fit(pair: PairedModalities, key_added: str, gene_idx: np.ndarray,
         prot.layers[key_added] = layer
 
 
+def _per_protein_gain(estimator, proteins: pd.Index, back: np.ndarray) -> pd.DataFrame | None:
+    """Each transferred protein's cross-validated R^2 and transfer gain, in data order."""
+    gain = estimator.transfer_gain_
+    if gain is None:
+        return None
+    return pd.DataFrame({"cv_r2": np.asarray(gain["per_target_cv_r2"])[back],
+                         "transfer_gain": np.asarray(gain["per_target_gain"])[back]},
+                        index=proteins)
+
+
+def _store_gain(pair: PairedModalities, key_added: str, per_protein: pd.DataFrame) -> None:
+    """``.var`` columns of the protein modality, aligned by name (NaN where not transferred)."""
+    if pair.prot is None:
+        return  # proteins in .obsm have no .var; the record in .uns has them
+    for column in per_protein.columns:
+        pair.prot.var[f"{key_added}_{column}"] = per_protein[column].reindex(
+            pair.prot.var_names).to_numpy(np.float64)
+
+
 def _fit_record(estimator, *, params: dict, genes, proteins, intercept, metrics: dict,
                 alignment, model: SourceModel) -> dict:
     """Build the ``.uns`` record of a fit: parameters, choices, scores and provenance."""
@@ -232,8 +251,19 @@ def transfer(
         ``mdata.uns[key_added]`` (of the object passed: the MuData, or the AnnData)
             ``params``, chosen ``rank``, ``structural_rank``, ``lam``,
             ``alpha``, ``converged``, ``n_iter``, per-protein training
-            ``metrics``, the ``intercept``, the name ``alignment`` report and
-            the source's ``provenance``.
+            ``metrics``, the ``intercept``, the name ``alignment`` report, the
+            source's ``provenance``, the tuning evidence, a ``verdict`` in
+            words (did the source help; does SMART beat target ridge and
+            source-only) and ``transfer_gain``: the cross-validated error with
+            the source and without it on the same folds and tuning
+            (``cv_mse_source``, ``cv_mse_no_source``, ``gain``; see
+            ``SMARTRegressor.transfer_gain_``), with ``per_protein`` lists
+            (``protein``, ``cv_r2``, ``transfer_gain``).
+        ``mdata[modality_out].var[f"{key_added}_cv_r2"]``, ``[f"{key_added}_transfer_gain"]``
+            Per protein, aligned by name: the cross-validated R^2 with the
+            source and the relative gain over the no-source fit (NaN for
+            proteins not transferred; MuData only). For
+            :func:`smart_sc.pl.transfer_gain`.
 
     Examples
     --------
@@ -289,6 +319,12 @@ def transfer(
         intercept=np.atleast_1d(estimator.intercept_)[back],
         metrics=per_protein_metrics(Y[:, back], _predict(estimator, X)[:, back]),
         alignment=alignment, model=model)
+    per_protein = _per_protein_gain(estimator, proteins[prot_idx[back]], back)
+    if per_protein is not None:
+        _store_gain(pair, key_added, per_protein)
+        uns["transfer_gain"]["per_protein"] = {
+            "protein": per_protein.index.astype(str).tolist(),
+            **{c: per_protein[c].tolist() for c in per_protein.columns}}
     logger.info("SMART on %d cells, %d genes, %d proteins: rank %d, structural ranks %s",
                 len(cells), len(uns["genes"]), len(uns["proteins"]), uns["rank"],
                 tuple(uns["structural_rank"]))
