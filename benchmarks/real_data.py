@@ -54,6 +54,11 @@ PACKAGES = ("smart-sc", "numpy", "scipy", "scikit-learn", "pandas", "scanpy", "a
             "mudata", "muon", "joblib", "threadpoolctl")
 
 
+def _pull(value: str):
+    """``--smart-source-pull``: a float, or ``cv`` (the estimator's ``None``)."""
+    return "cv" if value == "cv" else float(value)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pairs", nargs="+", default=list(DEFAULT_PAIRS),
@@ -76,6 +81,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="SMARTRegressor(tuning=...); default: the estimator's default")
     p.add_argument("--smart-alpha", type=float, default=None,
                    help="fix SMART's shrinkage (0: the paper's estimator)")
+    p.add_argument("--smart-source-pull", type=_pull, default=None,
+                   help="SMARTRegressor(source_pull=...): a number, or 'cv' to cross-validate "
+                        "it; default: the estimator's default")
     p.add_argument("--no-blend", action="store_true",
                    help="SMART alone, without the cross-validated blend")
     p.add_argument("--random-state", type=int, default=0)
@@ -119,6 +127,9 @@ def run_pair(mdata, pair: str, args: argparse.Namespace) -> tuple[pd.DataFrame |
                                       ("tuning", args.smart_tuning),
                                       ("alpha", args.smart_alpha))
                     if v is not None}
+    if args.smart_source_pull is not None:
+        smart_params["source_pull"] = (None if args.smart_source_pull == "cv"
+                                       else args.smart_source_pull)
     if args.no_blend:
         smart_params["blend"] = False
     try:
@@ -195,7 +206,8 @@ def to_markdown(df: pd.DataFrame, skipped: dict, args, info: dict, code: str,
              f"SMART rank {args.smart_rank or 'RSC'}, structural rank "
              f"{args.smart_structural_rank or 'CV'}, tuning "
              f"{args.smart_tuning or 'default'}, alpha "
-             f"{'CV' if args.smart_alpha is None else args.smart_alpha}, blend "
+             f"{'CV' if args.smart_alpha is None else args.smart_alpha}, source pull "
+             f"{'default' if args.smart_source_pull is None else args.smart_source_pull}, blend "
              f"{'off' if args.no_blend else 'on'}.", "",
              f"Source methods: {', '.join(args.source_methods)}. Methods: "
              f"{', '.join(args.methods)}.", "",
