@@ -71,12 +71,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--source-methods", nargs="+", default=["ols", "ridge", "lasso", "rrr"])
     p.add_argument("--methods", nargs="+", default=list(METHODS))
     p.add_argument("--n-top-genes", type=int, default=3000)
-    p.add_argument("--top-k", type=int, default=150)
+    p.add_argument("--top-k", type=int, default=150,
+                   help="genes screened per population; 0 skips screening")
     p.add_argument("--clr", choices=("per_protein", "per_cell"), default="per_protein")
     p.add_argument("--smart-rank", type=int, default=None,
                    help="fix SMART's rank (default: chosen by RSC)")
     p.add_argument("--smart-structural-rank", type=int, default=None,
                    help="fix SMART's structural ranks (default: cross-validated)")
+    p.add_argument("--smart-structural-rank-pair", type=int, nargs=2, default=None,
+                   metavar=("R_U", "R_V"),
+                   help="fix SMART's gene-side and protein-side structural ranks separately "
+                        "(a rank above its side's dimension is clipped to it: a large R_U "
+                        "leaves the gene side free)")
     p.add_argument("--smart-tuning", choices=("fast", "paper"), default=None,
                    help="SMARTRegressor(tuning=...); default: the estimator's default")
     p.add_argument("--smart-alpha", type=float, default=None,
@@ -123,7 +129,9 @@ def run_pair(mdata, pair: str, args: argparse.Namespace) -> tuple[pd.DataFrame |
         return None, (f"pair {pair!r} is not 'source:target' of known cell types"
                       f"{f' (unknown: {missing})' if missing else ''}")
     smart_params = {k: v for k, v in (("rank", args.smart_rank),
-                                      ("structural_rank", args.smart_structural_rank),
+                                      ("structural_rank", args.smart_structural_rank
+                                       or (tuple(args.smart_structural_rank_pair)
+                                           if args.smart_structural_rank_pair else None)),
                                       ("tuning", args.smart_tuning),
                                       ("alpha", args.smart_alpha))
                     if v is not None}
@@ -138,7 +146,7 @@ def run_pair(mdata, pair: str, args: argparse.Namespace) -> tuple[pd.DataFrame |
             source_methods=args.source_methods, methods=args.methods, split=args.split,
             n_splits=args.n_splits, test_size=args.test_size,
             min_test_cells=args.min_test_cells, n_top_genes=args.n_top_genes,
-            top_k=args.top_k, clr=args.clr, smart_params=smart_params,
+            top_k=args.top_k or None, clr=args.clr, smart_params=smart_params,
             random_state=args.random_state, n_jobs=args.n_jobs, verbose=True)
     except ValueError as err:  # e.g. no donor with enough target cells
         return None, str(err)
@@ -202,9 +210,9 @@ def to_markdown(df: pd.DataFrame, skipped: dict, args, info: dict, code: str,
     lines = [f"# Real-data benchmark ({args.split} splits)", "",
              f"Data: `{args.data}`; splits per pair: up to {args.n_splits}"
              f"{f' (test_size {args.test_size})' if args.split == 'random' else ''}; "
-             f"n_top_genes {args.n_top_genes}, top_k {args.top_k}, CLR {args.clr}; "
+             f"n_top_genes {args.n_top_genes}, top_k {args.top_k or 'none'}, CLR {args.clr}; "
              f"SMART rank {args.smart_rank or 'RSC'}, structural rank "
-             f"{args.smart_structural_rank or 'CV'}, tuning "
+             f"{args.smart_structural_rank or args.smart_structural_rank_pair or 'CV'}, tuning "
              f"{args.smart_tuning or 'default'}, alpha "
              f"{'CV' if args.smart_alpha is None else args.smart_alpha}, source pull "
              f"{'default' if args.smart_source_pull is None else args.smart_source_pull}, blend "
