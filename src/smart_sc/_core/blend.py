@@ -25,7 +25,8 @@ import numpy as np
 
 from .stats import RawSums, SufficientStats
 
-__all__ = ["BlendResult", "choose_blend", "residual_gram", "simplex_grid"]
+__all__ = ["BlendResult", "choose_blend", "residual_gram", "residual_gram_per_target",
+           "simplex_grid"]
 
 #: Spacing of the weight grid on the simplex.
 BLEND_STEP = 0.1
@@ -44,25 +45,31 @@ def residual_gram(held_out: RawSums, train: SufficientStats,
     ``R_i = Y_val - X_val C_i - 1 b_i^T`` with ``b_i`` the training intercept of
     ``C_i``; the diagonal is each matrix's validation sum of squared errors.
     """
+    return residual_gram_per_target(held_out, train, coefs).sum(axis=2)
+
+
+def residual_gram_per_target(held_out: RawSums, train: SufficientStats,
+                             coefs: Sequence[np.ndarray],
+                             sxx_coefs: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """:func:`residual_gram` per response: ``G[i, j, t] = <R_i[:, t], R_j[:, t]>``.
+
+    ``sxx_coefs`` may hold the products ``S_xx C_i`` of the held-out sums
+    already made (cheaply, for a low-rank ``C_i``); they cost most of the work.
+    """
     k = len(coefs)
-    b = [_shifted_intercept(held_out, train, C) for C in coefs]
-    sxx_c = [held_out.sxx @ C for C in coefs]
-    gram = np.empty((k, k))
-    yy = float(np.trace(held_out.syy))
-    for i, j in product(range(k), repeat=2):
-        if j < i:
-            gram[i, j] = gram[j, i]
-            continue
-        Ci, Cj, bi, bj = coefs[i], coefs[j], b[i], b[j]
-        gram[i, j] = (
-            yy
-            - float(np.vdot(held_out.sxy, Ci)) - float(np.vdot(held_out.sxy, Cj))
-            + float(np.vdot(Ci, sxx_c[j]))
-            - float(held_out.sy @ bi) - float(held_out.sy @ bj)
-            + float((held_out.sx @ Ci) @ bj) + float((held_out.sx @ Cj) @ bi)
-            + held_out.n * float(bi @ bj)
-        )
-    return gram
+    b = np.array([_shifted_intercept(held_out, train, C) for C in coefs])  # (k, q)
+    if sxx_coefs is None:
+        sxx_coefs = [held_out.sxx @ C for C in coefs]
+    C = np.array(coefs)  # (k, p, q)
+    fit_y = np.einsum("pq,kpq->kq", held_out.sxy, C)  # <x, y> per response
+    x_c = np.einsum("p,kpq->kq", held_out.sx, C)
+    cross = np.einsum("ipq,jpq->ijq", C, np.array(sxx_coefs))
+    sy_b = held_out.sy[None, :] * b
+    gram = (np.diag(held_out.syy)[None, None, :] - fit_y[:, None] - fit_y[None, :] + cross
+            - sy_b[:, None] - sy_b[None, :] + x_c[:, None] * b[None, :]
+            + x_c[None, :] * b[:, None] + held_out.n * b[:, None] * b[None, :])
+    # The products make G symmetric only up to rounding; the blend relies on it.
+    return 0.5 * (gram + gram.transpose(1, 0, 2)).reshape(k, k, -1)
 
 
 def simplex_grid(k: int, step: float = BLEND_STEP) -> np.ndarray:

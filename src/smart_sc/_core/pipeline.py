@@ -589,7 +589,25 @@ def _blend(pb: _Problem, rank: int, pair, shrinkage: Shrinkage) -> BlendResult:
     return result
 
 
-def _transfer_gain(pb: _Problem, ranks, rank: int, pair, shrinkage: Shrinkage):
+def _scored_no_source(pb: _Problem, cv_results: dict) -> tuple[int, float] | None:
+    """The best penalty-off candidate of the cross-validation, ``(rank, alpha)``, if it had one.
+
+    With structural ranks ``(p, q)`` the problem does not depend on the source's
+    bases, so those candidates are no-source fits on the same folds, already scored.
+    """
+    if not cv_results:
+        return None
+    rows = [i for i, pr in enumerate(cv_results["structural_ranks"])
+            if tuple(pr) == (pb.p, pb.q)]
+    cols = np.flatnonzero(np.asarray(cv_results["source_pulls"]) == 0.0)
+    if not rows or not cols.size:
+        return None
+    mse = np.asarray(cv_results["mse"])[np.ix_(rows, cols)]
+    i, j = np.unravel_index(int(np.argmin(mse)), mse.shape)
+    return int(cv_results["ranks"][rows[i]]), float(cv_results["alphas"][cols[j]])
+
+
+def _transfer_gain(pb: _Problem, ranks, rank: int, pair, shrinkage: Shrinkage, cv_results):
     """The fit with the source against its no-source counterpart, on the same folds."""
     s = pb.settings
     if not (s.transfer_gain and pb.has_source and pb.folds is not None):
@@ -597,7 +615,8 @@ def _transfer_gain(pb: _Problem, ranks, rank: int, pair, shrinkage: Shrinkage):
     how = dict(tol=s.cv_tol, max_iter=s.cv_max_iter, inner_max_iter=CV_INNER_MAX_ITER)
     gain = transfer_gain(pb.folds, pb.basis, pb.C0, rank=rank, pair=pair, shrinkage=shrinkage,
                          lambdas=pb.lambdas_for(pair, in_cv=True), ranks=ranks,
-                         alphas=_alpha_grid(pb), blend=s.blend, how=how)
+                         alphas=_alpha_grid(pb), blend=s.blend, how=how,
+                         no_source_choice=_scored_no_source(pb, cv_results))
     logger.info("transfer gain %+.1f%% (cross-validated MSE %.4g with the source, %.4g "
                 "without)", 100 * gain.gain, gain.mse_source, gain.mse_no_source)
     return gain
@@ -619,7 +638,7 @@ def _fit_from_stats(pb: _Problem) -> SmartFit:
         coef = sum(w * C for w, C in zip(chosen.weights, parts, strict=True))
         blend = chosen.as_dict()
     no_penalty = tuple(pair) == (pb.p, pb.q)
-    gain = _transfer_gain(pb, ranks, rank, pair, shrinkage)
+    gain = _transfer_gain(pb, ranks, rank, pair, shrinkage, cv_results)
     return SmartFit(
         coef=coef,
         intercept=pb.stats.intercept(coef),

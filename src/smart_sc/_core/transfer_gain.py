@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .admm import RotatedProblem, RotatedStart, SourceBasis
-from .blend import choose_blend, residual_gram
-from .stats import validation_sse_per_target
+from .blend import choose_blend, residual_gram_per_target
 from .tuning import FoldData, cv_error, fit_fold
 
 if TYPE_CHECKING:
@@ -78,12 +77,28 @@ def _without_source(fold: FoldData, basis: SourceBasis) -> FoldData:
     return replace(fold, base=base, start=RotatedStart.from_coef(fold.init_coef, basis))
 
 
-def _fold_coefs(folds, basis, *, rank, pair, alpha, pull, lambdas, how) -> list[np.ndarray]:
+@dataclass(frozen=True)
+class _LowRank:
+    """A fold's fit ``L diag(d) R^T``, kept in factors: products with ``S_xx`` are cheap."""
+
+    L: np.ndarray
+    d: np.ndarray
+    R: np.ndarray
+
+    @property
+    def coef(self) -> np.ndarray:
+        return (self.L * self.d) @ self.R.T
+
+    def sxx_times(self, sxx: np.ndarray) -> np.ndarray:
+        return ((sxx @ self.L) * self.d) @ self.R.T
+
+
+def _fold_fits(folds, basis, *, rank, pair, alpha, pull, lambdas, how) -> list[_LowRank]:
     out = []
     for fold in folds:
         _, state = fit_fold(fold, basis, rank=rank, pair=pair, alpha=alpha, pull=pull,
                             lambdas=lambdas, **how)
-        out.append(state.coef(basis))
+        out.append(_LowRank(basis.from_source(state.W), state.d.copy(), basis.V0 @ state.Z))
     return out
 
 
@@ -97,21 +112,23 @@ def _choose_no_source(folds, basis, ranks, alphas, pilot_alpha, how) -> tuple[in
     return int(ranks[i]), float(alphas[j])
 
 
-def _sse(folds, coefs_per_fold: list[list[np.ndarray]], weights) -> np.ndarray:
-    """Per-response held-out SSE of the weighted combination of each fold's matrices."""
-    total = 0.0
-    for fold, coefs in zip(folds, coefs_per_fold, strict=True):
-        C = sum(w * c for w, c in zip(weights, coefs, strict=True))
-        total = total + validation_sse_per_target(fold.held_out, fold.train_stats, C)
-    return np.asarray(total)
+#: Rows of the per-fold residual Gram: both fits, the source, the ridge fit, no fit.
+_SMART, _NO_SOURCE, _SOURCE, _RIDGE, _INTERCEPT = range(5)
 
 
-def _blend_weights(folds, coefs_per_fold, names) -> np.ndarray:
-    gram = sum(residual_gram(f.held_out, f.train_stats, c)
-               for f, c in zip(folds, coefs_per_fold, strict=True))
-    q = folds[0].init_coef.shape[1]
-    n = sum(f.held_out.n for f in folds)
-    return choose_blend(names, gram, n * q).weights
+def _fold_gram(fold: FoldData, smart: _LowRank, plain: _LowRank, C0: np.ndarray) -> np.ndarray:
+    """Per-response residual Gram of the compared matrices on one held-out fold."""
+    sxx = fold.held_out.sxx
+    zero = np.zeros_like(C0)
+    coefs = [smart.coef, plain.coef, C0, fold.init_coef, zero]
+    products = [smart.sxx_times(sxx), plain.sxx_times(sxx), sxx @ C0, sxx @ fold.init_coef,
+                zero]
+    return residual_gram_per_target(fold.held_out, fold.train_stats, coefs, products)
+
+
+def _per_target_sse(gram: np.ndarray, parts: list[int], weights: np.ndarray) -> np.ndarray:
+    G = gram[np.ix_(parts, parts)]
+    return np.einsum("i,ijt,j->t", weights, G, weights)
 
 
 def transfer_gain(
@@ -127,32 +144,41 @@ def transfer_gain(
     alphas: Sequence[float],
     blend: bool,
     how: dict,
+    no_source_choice: tuple[int, float] | None = None,
 ) -> TransferGain:
     """Cross-validated error of the fit with the source and of its no-source counterpart.
 
     ``how`` holds the fold fits' ``tol``, ``max_iter`` and ``inner_max_iter``.
+    ``no_source_choice``: the no-source rank and alpha when the cross-validation
+    already scored them (its candidates with the penalty off are no-source
+    fits), else they are chosen here among ``ranks`` and ``alphas``.
     """
     p, q = C0.shape
     identity = SourceBasis.from_coef(None, p, q)
     plain = [_without_source(f, identity) for f in folds]
     alpha, pull = shrinkage
-    with_source = _fold_coefs(folds, basis, rank=rank, pair=pair, alpha=alpha, pull=pull,
-                              lambdas=lambdas, how=how)
-    r0, a0 = _choose_no_source(plain, identity, list(ranks), list(alphas), alpha, how)
-    without = _fold_coefs(plain, identity, rank=r0, pair=(p, q), alpha=a0, pull=0.0,
-                          lambdas=[0.0], how=how)
-    if blend:
-        src = [[s, C0, f.init_coef] for s, f in zip(with_source, folds, strict=True)]
-        nos = [[s, f.init_coef] for s, f in zip(without, folds, strict=True)]
-        w_src = _blend_weights(folds, src, ["smart", "source", "ridge"])
-        w_nos = _blend_weights(folds, nos, ["smart", "ridge"])
-    else:
-        src, nos = [[s] for s in with_source], [[s] for s in without]
-        w_src = w_nos = np.ones(1)
-    sse_src, sse_nos = _sse(folds, src, w_src), _sse(folds, nos, w_nos)
-    zero = [[np.zeros((p, q))] for _ in folds]
+    with_source = _fold_fits(folds, basis, rank=rank, pair=pair, alpha=alpha, pull=pull,
+                             lambdas=lambdas, how=how)
+    r0, a0 = no_source_choice or _choose_no_source(plain, identity, list(ranks), list(alphas),
+                                                   alpha, how)
+    without = _fold_fits(plain, identity, rank=r0, pair=(p, q), alpha=a0, pull=0.0,
+                         lambdas=[0.0], how=how)
+    gram = sum(_fold_gram(f, s, w, C0) for f, s, w in zip(folds, with_source, without,
+                                                           strict=True))
     n_values = sum(f.held_out.n for f in folds) * q
+    src, nos = [_SMART], [_NO_SOURCE]
+    if blend:
+        src, nos = [_SMART, _SOURCE, _RIDGE], [_NO_SOURCE, _RIDGE]
+    weights = {}
+    for name, parts, names in (("src", src, ["smart", "source", "ridge"]),
+                               ("nos", nos, ["smart", "ridge"])):
+        total = gram[np.ix_(parts, parts)].sum(axis=2)
+        weights[name] = (choose_blend(names[:len(parts)], total, n_values).weights
+                         if len(parts) > 1 else np.ones(1))
+    sse_src = _per_target_sse(gram, src, weights["src"])
+    sse_nos = _per_target_sse(gram, nos, weights["nos"])
     return TransferGain(
         mse_source=float(sse_src.sum() / n_values), mse_no_source=float(sse_nos.sum() / n_values),
-        sse_source=sse_src, sse_no_source=sse_nos, sse_intercept=_sse(folds, zero, np.ones(1)),
+        sse_source=sse_src, sse_no_source=sse_nos,
+        sse_intercept=_per_target_sse(gram, [_INTERCEPT], np.ones(1)),
         no_source_rank=r0, no_source_alpha=a0, blended=bool(blend))
