@@ -85,6 +85,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "leaves the gene side free)")
     p.add_argument("--smart-tuning", choices=("fast", "paper"), default=None,
                    help="SMARTRegressor(tuning=...); default: the estimator's default")
+    p.add_argument("--smart-lam", type=float, default=None,
+                   help="fix SMART's penalty weight (default: BIC)")
     p.add_argument("--smart-alpha", type=float, default=None,
                    help="fix SMART's shrinkage (0: the paper's estimator)")
     p.add_argument("--smart-source-pull", type=_pull, default=None,
@@ -133,7 +135,8 @@ def run_pair(mdata, pair: str, args: argparse.Namespace) -> tuple[pd.DataFrame |
                                        or (tuple(args.smart_structural_rank_pair)
                                            if args.smart_structural_rank_pair else None)),
                                       ("tuning", args.smart_tuning),
-                                      ("alpha", args.smart_alpha))
+                                      ("alpha", args.smart_alpha),
+                                      ("lam", args.smart_lam))
                     if v is not None}
     if args.smart_source_pull is not None:
         smart_params["source_pull"] = (None if args.smart_source_pull == "cv"
@@ -213,7 +216,8 @@ def to_markdown(df: pd.DataFrame, skipped: dict, args, info: dict, code: str,
              f"n_top_genes {args.n_top_genes}, top_k {args.top_k or 'none'}, CLR {args.clr}; "
              f"SMART rank {args.smart_rank or 'RSC'}, structural rank "
              f"{args.smart_structural_rank or args.smart_structural_rank_pair or 'CV'}, tuning "
-             f"{args.smart_tuning or 'default'}, alpha "
+             f"{args.smart_tuning or 'default'}, lam "
+             f"{'BIC' if args.smart_lam is None else args.smart_lam}, alpha "
              f"{'CV' if args.smart_alpha is None else args.smart_alpha}, source pull "
              f"{'default' if args.smart_source_pull is None else args.smart_source_pull}, blend "
              f"{'off' if args.no_blend else 'on'}.", "",

@@ -1,0 +1,49 @@
+"""pl.transfer_gain: proteins sorted by the source's gain, coloured by its sign."""
+
+import anndata as ad
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from smart_sc import pl
+
+
+def _data(gains=(0.01, 0.2, -0.05, np.nan)):
+    adata = ad.AnnData(np.zeros((2, 1)))
+    adata.uns["smart"] = {"transfer_gain": {"gain": 0.04, "per_protein": {
+        "protein": ["CD3", "CD4", "CD8", "CD19"][:len(gains)],
+        "cv_r2": [0.6, 0.5, 0.4, 0.1][:len(gains)], "transfer_gain": list(gains)}}}
+    return adata
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def test_proteins_are_sorted_by_gain_and_coloured_by_sign():
+    ax = pl.transfer_gain(_data(), show=False)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["CD4", "CD3", "CD8", "CD19"]
+    points = ax.collections[0]
+    np.testing.assert_allclose(points.get_offsets()[:3, 1], [20.0, 1.0, -5.0])
+    colours = points.get_facecolors()
+    assert tuple(colours[0]) == tuple(colours[1]) != tuple(colours[2])
+    assert "+4.0%" in ax.get_title()
+
+
+def test_save_writes_the_figure(tmp_path):
+    path = tmp_path / "gain.png"
+    pl.transfer_gain(_data(), save=path, show=False)
+    assert path.stat().st_size > 0
+
+
+def test_a_fit_without_a_gain_says_why():
+    adata = ad.AnnData(np.zeros((2, 1)))
+    adata.uns["smart"] = {"rank": 3}
+    with pytest.raises(ValueError, match="no transfer gain.*transfer_gain=True"):
+        pl.transfer_gain(adata, show=False)
