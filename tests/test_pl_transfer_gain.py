@@ -45,5 +45,5 @@ def test_save_writes_the_figure(tmp_path):
 def test_a_fit_without_a_gain_says_why():
     adata = ad.AnnData(np.zeros((2, 1)))
     adata.uns["smart"] = {"rank": 3}
-    with pytest.raises(ValueError, match="no transfer gain.*transfer_gain=True"):
+    with pytest.raises(ValueError, match=r"no transfer gain.*transfer_gain=True"):
         pl.transfer_gain(adata, show=False)
