@@ -421,3 +421,25 @@ def test_prepare_citeseq_failure_leaves_the_object_unchanged(raw, problem):
     with pytest.raises(ValueError, match=match):
         pp.prepare_citeseq(m, **kwargs)
     _unchanged(m, before)
+
+
+@pytest.mark.parametrize(("argument", "value", "match"), [
+    ("clr_flavor", "bogus", r"flavor must be one of \['per_cell', 'per_protein'\]"),
+    ("top_k", 0, "top_k must be a positive int, got 0"),
+    ("top_k", -5, "top_k must be a positive int, got -5"),
+    ("n_top_genes", 2.5, "n_top_genes must be a positive int or None"),
+    ("target_sum", -1.0, "target_sum must be a positive number"),
+    ("subset_hvg", "yes", "subset_hvg must be True or False"),
+    ("key_added", "", "key_added must be a non-empty str"),
+])
+def test_prepare_citeseq_rejects_bad_arguments_before_any_step(raw, argument, value, match):
+    # The last step's argument (top_k) used to be checked after the RNA was
+    # normalised and the proteins CLR-transformed.
+    m = raw.copy()
+    is_nk = (m.obs["cell_type"] == "NK").to_numpy()
+    before = _snapshot(m)
+    with pytest.raises(ValueError, match=match):
+        pp.prepare_citeseq(m, source_mask=is_nk, target_mask=~is_nk,
+                           **{"n_top_genes": 100, "top_k": 20, argument: value})
+    _unchanged(m, before)
+    assert "smart_sc_preprocessing" not in m["rna"].uns

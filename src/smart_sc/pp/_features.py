@@ -212,6 +212,12 @@ def _correlation(X, Y) -> tuple[np.ndarray, np.ndarray]:
     return corr, ~ok_x
 
 
+def check_top_k(top_k) -> None:
+    """:func:`screen_genes`'s ``top_k``, checked before anything is changed."""
+    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
+        raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+
+
 def screen_genes(
     data,
     *,
@@ -287,8 +293,7 @@ def screen_genes(
     >>> len(hits) >= 30  # of 60, where chance gives about 12
     True
     """
-    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
-        raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+    check_top_k(top_k)
     if copy:
         data = copy_data(data)
     pair = resolve_modalities(data, modality_in, modality_out)

@@ -50,6 +50,25 @@ def _load_counts(adata, layer, modality, check, fn):
     return as_float(counts), where
 
 
+def check_normalize_args(target_sum, n_top_genes) -> None:
+    """:func:`normalize_rna`'s scalar arguments, checked before anything is changed."""
+    if n_top_genes is not None and (
+        isinstance(n_top_genes, bool)
+        or not isinstance(n_top_genes, int | np.integer)
+        or n_top_genes < 1
+    ):
+        raise ValueError(f"n_top_genes must be a positive int or None, got {n_top_genes!r}")
+    if (isinstance(target_sum, bool) or not isinstance(target_sum, int | float | np.number)
+            or not (np.isfinite(target_sum) and target_sum > 0)):
+        raise ValueError(f"target_sum must be a positive number, got {target_sum!r}")
+
+
+def check_clr_flavor(flavor) -> None:
+    """:func:`clr_proteins`'s ``flavor``, checked before anything is changed."""
+    if flavor not in _CLR_FLAVORS:
+        raise ValueError(f"flavor must be one of {sorted(_CLR_FLAVORS)}, got {flavor!r}")
+
+
 def normalize_rna(
     data,
     *,
@@ -125,14 +144,7 @@ def normalize_rna(
     if copy:
         data = copy_data(data)
     adata = modality_adata(data, modality)
-    if n_top_genes is not None and (
-        isinstance(n_top_genes, bool)
-        or not isinstance(n_top_genes, int | np.integer)
-        or n_top_genes < 1
-    ):
-        raise ValueError(f"n_top_genes must be a positive int or None, got {n_top_genes!r}")
-    if not (np.isfinite(target_sum) and target_sum > 0):
-        raise ValueError(f"target_sum must be a positive number, got {target_sum!r}")
+    check_normalize_args(target_sum, n_top_genes)
     X, where = _load_counts(adata, layer, modality, check_counts, "normalize_rna")
     adata.X = X
     adata.uns.pop("log1p", None)  # .X is counts again; scanpy must not think it is logged
@@ -236,8 +248,7 @@ def clr_proteins(
         warnings.simplefilter("ignore")  # muon's import-time Future/ImportWarnings
         import muon as mu
 
-    if flavor not in _CLR_FLAVORS:
-        raise ValueError(f"flavor must be one of {sorted(_CLR_FLAVORS)}, got {flavor!r}")
+    check_clr_flavor(flavor)
     if copy:
         data = copy_data(data)
     adata = modality_adata(data, modality)

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .._modalities import get_matrix, resolve_modalities
-from ._features import drop_constant_features, screen_genes
-from ._normalize import clr_proteins, normalize_rna
+from ._features import check_top_k, drop_constant_features, screen_genes
+from ._normalize import check_clr_flavor, check_normalize_args, clr_proteins, normalize_rna
 from ._utils import check_counts, copy_data, modality_adata, resolve_groups
 
 __all__ = ["prepare_citeseq"]
 
 
-def _validate_before_changing(mdata, modality_in, modality_out, layer, groups) -> None:
+def _validate_before_changing(mdata, modality_in, modality_out, layer, groups,
+                              settings: dict) -> None:
     """Every check the steps would make, before the first step changes anything.
 
     The steps work in place; a failure half-way (a NaN in the proteins found
-    after the RNA was normalised and cut to its HVGs) would leave the user's
-    object half-processed.
+    after the RNA was normalised and cut to its HVGs, or a bad ``top_k`` found
+    at the last step) would leave the user's object half-processed.
     """
+    check_normalize_args(settings["target_sum"], settings["n_top_genes"])
+    check_clr_flavor(settings["clr_flavor"])
+    check_top_k(settings["top_k"])
+    for name in ("subset_hvg", "drop_constant", "copy"):
+        if not isinstance(settings[name], bool | np.bool_):
+            raise ValueError(f"{name} must be True or False, got {settings[name]!r}")
+    if not isinstance(settings["key_added"], str) or not settings["key_added"]:
+        raise ValueError(f"key_added must be a non-empty str, got {settings['key_added']!r}")
     pair = resolve_modalities(mdata, modality_in, modality_out)
     for modality in (modality_in, modality_out):
         adata = modality_adata(mdata, modality)
@@ -108,8 +119,11 @@ def prepare_citeseq(
     ['normalize_rna', 'clr_proteins', 'drop_constant_features', 'screen_genes']
     >>> rna_screened = rna[:, rna.var["smart_screened"]].copy()  # subset explicitly
     """
-    _validate_before_changing(mdata, modality_in, modality_out, layer,
-                              {"source": source_mask, "target": target_mask})
+    _validate_before_changing(
+        mdata, modality_in, modality_out, layer, {"source": source_mask, "target": target_mask},
+        {"target_sum": target_sum, "n_top_genes": n_top_genes, "clr_flavor": clr_flavor,
+         "top_k": top_k, "subset_hvg": subset_hvg, "drop_constant": drop_constant,
+         "copy": copy, "key_added": key_added})
     if copy:
         mdata = copy_data(mdata)
     normalize_rna(
