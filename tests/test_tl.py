@@ -378,3 +378,32 @@ def test_no_transfer_gain_when_switched_off(mdata, source):
     assert "transfer_gain" not in out.uns["smart"]
     assert "smart_transfer_gain" not in out["prot"].var
     assert out.uns["smart"]["verdict"].startswith("source contribution not measured")
+
+
+def test_a_saved_and_reloaded_analysis_carries_on(tmp_path):
+    # .h5mu gives stored lists back as arrays; the provenance built from them
+    # used to be refused ("... is not JSON-serialisable: got ndarray").
+    import mudata
+
+    mdata = smart_sc.datasets.toy_citeseq(random_state=0)
+    nk = (mdata.obs["cell_type"] == "NK").to_numpy()
+    smart_sc.pp.prepare_citeseq(mdata, source_mask=nk, target_mask=~nk, n_top_genes=200,
+                                top_k=40)
+    params = dict(mask_obs=~nk, transfer_gain=False, **FIXED)
+
+    def chain(data):
+        source = smart_sc.tl.fit_source(data, mask_obs=nk, population="NK")
+        smart_sc.tl.transfer(data, source, **params)
+        return source
+
+    in_memory = chain(mdata)
+    mdata.write(tmp_path / "prepared.h5mu")
+    reread = mudata.read_h5mu(tmp_path / "prepared.h5mu")
+    source = chain(reread)
+    assert source.provenance == in_memory.provenance
+    reread.write(tmp_path / "fitted.h5mu")
+    fitted = mudata.read_h5mu(tmp_path / "fitted.h5mu")
+    model = smart_sc.tl.to_model(fitted)
+    smart_sc.tl.predict(fitted["rna"], model, key_added="again")
+    np.testing.assert_allclose(fitted["rna"].obsm["again"].to_numpy(),
+                               mdata["rna"].obsm["smart"].to_numpy(), atol=1e-10)

@@ -3,7 +3,8 @@
 :func:`jsonable` turns numpy scalars, tuples and arrays into plain Python values,
 so a record compares equal to itself after a JSON (or ``.h5ad``) round trip.
 ``strict=True`` refuses what JSON cannot hold exactly (other objects, NaN and
-infinities, non-string keys) and names the offending key; the lenient default
+infinities, non-string keys) and names the offending key; arrays are taken as
+lists in both modes, since ``.h5ad``/``.h5mu`` read stored lists back as arrays; the lenient default
 passes such values through unchanged, stringifying keys, for best-effort records.
 """
 
@@ -27,7 +28,7 @@ def jsonable(value: Any, strict: bool = False, where: str = "value") -> Any:
     ----------
     value : object
         ``None``, str, bool, numbers (numpy scalars included), and dicts, lists,
-        tuples of them; lenient mode also takes numpy arrays and pandas Index.
+        tuples and numpy arrays (or pandas Index) of them.
     strict : bool
         Raise ``TypeError`` (objects, non-string keys) or ``ValueError``
         (non-finite numbers) instead of passing values through.
@@ -64,10 +65,14 @@ def jsonable(value: Any, strict: bool = False, where: str = "value") -> Any:
                 k = str(k)
             out[str(k)] = jsonable(v, strict, f"{where}[{k!r}]")
         return out
-    if not strict and isinstance(value, np.ndarray | pd.Index):
+    if isinstance(value, np.ndarray | pd.Index) and (not strict or value.dtype != object
+                                                      or value.ndim <= 1):
+        # Arrays are lists to JSON: .h5ad and .h5mu give stored lists back as
+        # arrays, so a record read from a file is accepted as written. Strict mode
+        # still checks every element (an object array of objects is refused).
         value = value.tolist()
         if not isinstance(value, list):  # a 0-d array is one value
-            return jsonable(value)
+            return jsonable(value, strict, where)
     if isinstance(value, list | tuple):
         return [jsonable(v, strict, f"{where}[{i}]") for i, v in enumerate(value)]
     if strict:
