@@ -22,9 +22,19 @@ try:  # MuData is a dependency, but keep the AnnData path importable without it.
 except ImportError:  # pragma: no cover
     MuData = ()  # type: ignore[assignment,misc]
 
-__all__ = ["PairedModalities", "check_finite", "gene_subset", "get_matrix",
-           "lazy_if_backed", "modality_adata", "obsm_frame", "resolve_mask_var",
-           "resolve_modalities", "select_cells"]
+__all__ = [
+    "PairedModalities",
+    "check_finite",
+    "gene_subset",
+    "get_matrix",
+    "lazy_if_backed",
+    "mask_obs_names",
+    "modality_adata",
+    "obsm_frame",
+    "resolve_mask_var",
+    "resolve_modalities",
+    "select_cells",
+]
 
 
 @dataclass
@@ -194,41 +204,79 @@ def check_finite(M, what: str) -> None:
         raise ValueError(f"{what} contains {n_nan} NaN and {n_inf} infinite value(s)")
 
 
-def select_cells(pair: PairedModalities, mask_obs) -> pd.Index:
-    """Training cells: paired cells, restricted by ``mask_obs``.
+_MASK_FORMS = ("a boolean array with one entry per observation, a boolean Series indexed "
+               "by the obs names, the name of a boolean .obs column, or a list of obs names")
 
-    ``mask_obs`` is ``None`` (all paired cells), a boolean array over the
-    container's ``obs_names``, a sequence of obs names, or the name of a boolean
-    ``.obs`` column of the container.
+
+def _boolean_values(values: pd.Series | np.ndarray, what: str) -> np.ndarray:
+    """Return a boolean mask as a numpy array (pandas' nullable booleans: no missing value)."""
+    series = pd.Series(values) if not isinstance(values, pd.Series) else values
+    missing = int(series.isna().sum())
+    if missing:
+        raise ValueError(f"{what} has {missing} missing value(s); a mask must be True or False "
+                         "for every cell")
+    return series.to_numpy(dtype=bool)
+
+
+def _is_boolean(dtype) -> bool:
+    return pd.api.types.is_bool_dtype(dtype)
+
+
+def mask_obs_names(obs: pd.DataFrame, mask_obs, what: str = "mask_obs") -> pd.Index:
+    """Return the obs names a cell mask selects, with one rule for every public function.
+
+    As scanpy's masks: a boolean array of the right length; a boolean Series,
+    aligned by its index (an index that is not the obs names is refused, not
+    read positionally); the name of a boolean ``.obs`` column; or obs names.
+    Anything else is refused with what it is and what is accepted.
     """
+    if isinstance(mask_obs, str):
+        if mask_obs not in obs.columns:
+            raise ValueError(f"{what} {mask_obs!r} is not a column of .obs; it has "
+                             f"{list(obs.columns)}")
+        column = obs[mask_obs]
+        if not _is_boolean(column.dtype):
+            raise ValueError(
+                f"{what} {mask_obs!r} is an .obs column of dtype {column.dtype}, not boolean; "
+                f"pass a boolean mask, e.g. obs[{mask_obs!r}] == value")
+        return pd.Index(obs.index[_boolean_values(column, f"{what} {mask_obs!r}")])
+    if isinstance(mask_obs, pd.Series) and _is_boolean(mask_obs.dtype):
+        if not mask_obs.index.equals(obs.index):
+            if len(mask_obs.index) != len(obs.index) or set(mask_obs.index) != set(obs.index):
+                raise ValueError(
+                    f"{what} is a boolean Series whose index is not the obs names (e.g. "
+                    f"{list(mask_obs.index[:3])} against {list(obs.index[:3])}); index it by "
+                    "the obs names, or pass .to_numpy() if its order is the obs order")
+            mask_obs = mask_obs.reindex(obs.index)
+        return pd.Index(obs.index[_boolean_values(mask_obs, what)])
+    if isinstance(mask_obs, pd.Series):
+        mask_obs = mask_obs.to_numpy()
+    arr = np.asarray(mask_obs)
+    if arr.dtype == bool:
+        if arr.shape != (obs.shape[0],):
+            raise ValueError(
+                f"boolean {what} has shape {arr.shape}, expected ({obs.shape[0]},) "
+                "(one entry per observation of the object passed)"
+            )
+        return pd.Index(obs.index[arr])
+    if arr.ndim != 1 or not (arr.dtype.kind in "US" or (arr.dtype == object and all(
+            isinstance(v, str) for v in arr))):
+        raise ValueError(f"{what} must be {_MASK_FORMS}; got an array of dtype {arr.dtype} "
+                         f"and shape {arr.shape}")
+    names = pd.Index(arr.astype(str))
+    unknown = names.difference(obs.index)
+    if len(unknown):
+        raise ValueError(
+            f"{what} names {len(unknown)} cell(s) not in the data, e.g. {list(unknown[:5])}"
+        )
+    return names
+
+
+def select_cells(pair: PairedModalities, mask_obs) -> pd.Index:
+    """Training cells: paired cells, restricted by ``mask_obs`` (see :func:`mask_obs_names`)."""
     paired = pair.paired_cells()
-    obs = pair.container.obs
-    if mask_obs is None:
-        chosen = paired
-    else:
-        if isinstance(mask_obs, str):
-            if mask_obs not in obs.columns:
-                raise ValueError(f"mask_obs {mask_obs!r} is not a column of .obs")
-            mask_obs = obs[mask_obs].to_numpy()
-        if isinstance(mask_obs, pd.Series):
-            mask_obs = mask_obs.reindex(obs.index).to_numpy()
-        arr = np.asarray(mask_obs)
-        if arr.dtype == bool:
-            if arr.shape != (obs.shape[0],):
-                raise ValueError(
-                    f"boolean mask_obs has shape {arr.shape}, expected ({obs.shape[0]},) "
-                    "(one entry per observation of the object passed)"
-                )
-            names = pd.Index(obs.index[arr])
-        else:
-            names = pd.Index(np.asarray(mask_obs, dtype=str))
-            unknown = names.difference(obs.index)
-            if len(unknown):
-                raise ValueError(
-                    f"mask_obs names {len(unknown)} cell(s) not in the data, e.g. "
-                    f"{list(unknown[:5])}"
-                )
-        chosen = paired.intersection(names, sort=False)
+    chosen = (paired if mask_obs is None
+              else paired.intersection(mask_obs_names(pair.container.obs, mask_obs), sort=False))
     if len(chosen) == 0:
         raise ValueError(
             "no training cells selected: none of the chosen cells has both modalities "
