@@ -399,6 +399,38 @@ def test_duplicate_names_in_file(saved):
         SourceModel.load(path)
 
 
+def _replace_bytes(path: Path, old: bytes, new: bytes) -> None:
+    data = path.read_bytes()
+    assert data.count(old) >= 1
+    path.write_bytes(data.replace(old, new))
+
+
+@pytest.mark.parametrize("edit", ["gene_name_bytes", "coefficient", "provenance"])
+def test_a_file_changed_after_it_was_written_is_refused(saved, edit):
+    model, path = saved
+    if edit == "gene_name_bytes":
+        # The case: one name's bytes changed in place, so the file still
+        # reads and the coefficients would be attached to the wrong gene.
+        name = str(model.genes[0]).encode()
+        _replace_bytes(path, name, name[:-1] + (b"9" if name[-1:] != b"9" else b"8"))
+    elif edit == "coefficient":
+        _edit(path, lambda adata: adata.X.__setitem__((0, 0), adata.X[0, 0] + 1.0))
+    else:
+        def rewrite(adata):
+            meta = adata.uns["smart_sc_source_model"]
+            meta["provenance"] = meta["provenance"].replace("PBMC", "PBMX")
+        _edit(path, rewrite)
+    with pytest.raises(ValueError, match="was changed after it was written"):
+        SourceModel.load(path)
+
+
+def test_an_unchanged_file_passes_the_digest_and_one_without_a_digest_loads(saved):
+    model, path = saved
+    assert SourceModel.load(path).equals(model)
+    _edit(path, lambda adata: adata.uns["smart_sc_source_model"].pop("sha256"))
+    assert SourceModel.load(path).equals(model)  # written before digests existed
+
+
 def test_nonfinite_values_in_file(saved):
     _, path = saved
 

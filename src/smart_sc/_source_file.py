@@ -4,7 +4,9 @@ Layout (format version 2): ``X`` holds the coefficients (float64, dense,
 genes x proteins), ``obs_names`` the genes, ``var_names`` the proteins,
 ``var["intercept"]`` the intercept per protein, and
 ``uns["smart_sc_source_model"]`` the plain values ``format``,
-``format_version``, ``written_by`` and ``provenance``. Arrays are gzip-compressed,
+``format_version``, ``written_by``, ``provenance`` and ``sha256``, a digest of
+the canonical content (names, coefficients, intercept, provenance) checked at
+load, so an edited name or value is refused. Arrays are gzip-compressed,
 whose checksum makes corrupted bytes a read error. The provenance is one
 JSON string there: ``.h5ad`` cannot store ``None`` or lists of dicts, and gives
 lists back as typed arrays, so native storage would not round-trip exactly.
@@ -19,6 +21,7 @@ cannot run code, and applies the same checks as for ``.h5ad``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import numbers
 import os
@@ -27,6 +30,7 @@ import stat
 import warnings
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +53,10 @@ _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # what np.load itself checks for an
 _NPY_MAGIC = b"\x93NUMPY"
 _NPZ_ENTRIES = frozenset({"metadata", "coef", "intercept", "genes", "proteins"})
 
-Parts = tuple[pd.DataFrame, np.ndarray, dict[str, Any], str]
+#: Coefficients, intercept, provenance, the "damaged file" prefix, and a check of
+#: the content digest, run by the caller after its own checks of the names (so a
+#: file with duplicated names says so, rather than only that it was changed).
+Parts = tuple[pd.DataFrame, np.ndarray, dict[str, Any], str, Callable[[], None]]
 
 
 # ----------------------------------------------------------------------------- writing
@@ -65,13 +72,33 @@ def to_anndata(coef: pd.DataFrame, intercept: pd.Series, provenance: dict, writt
             index=pd.Index(coef.columns.tolist(), dtype=object, name="protein"),
         ),
     )
+    provenance_json = json.dumps(provenance, allow_nan=False, sort_keys=True)
     adata.uns[UNS_KEY] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "written_by": written_by,
-        "provenance": json.dumps(provenance, allow_nan=False, sort_keys=True),
+        "provenance": provenance_json,
+        "sha256": content_digest(coef.index, coef.columns, adata.X, adata.var["intercept"],
+                                 provenance_json),
     }
     return adata
+
+
+def content_digest(genes, proteins, coef, intercept, provenance_json: str) -> str:
+    """sha256 of the model's canonical content: names, coefficients, intercept, provenance.
+
+    gzip's checksum covers each array's bytes only; this covers what the bytes
+    mean, so a changed gene name (its coefficients then attached to another
+    gene) or an edited provenance is detected at load.
+    """
+    digest = hashlib.sha256()
+    for part in (json.dumps([str(g) for g in genes]), json.dumps([str(p) for p in proteins]),
+                 provenance_json):
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\0")
+    for arr in (coef, intercept):
+        digest.update(np.ascontiguousarray(np.asarray(arr, dtype="<f8")).tobytes())
+    return digest.hexdigest()
 
 
 def write_atomic(adata: anndata.AnnData, path: Path) -> None:
@@ -187,7 +214,26 @@ def _read_h5ad(path: Path, not_ours: str) -> Parts:
     if X is None:
         raise ValueError(f"{damaged}: it has no X (the coefficients)")
     intercept = adata.var["intercept"].to_numpy()
-    return _checked(damaged, provenance, np.asarray(X), intercept, adata.obs_names, adata.var_names)
+    frame, values, provenance, damaged = _checked(damaged, provenance, np.asarray(X),
+                                                  intercept, adata.obs_names, adata.var_names)
+    return frame, values, provenance, damaged, lambda: _check_digest(meta, frame, values, path)
+
+
+def _check_digest(meta: dict, coef: pd.DataFrame, intercept: np.ndarray, path: Path) -> None:
+    """Refuse a file whose content no longer matches the digest written with it.
+
+    Files written before the digest existed have none and load as before.
+    """
+    stored = meta.get("sha256")
+    if stored is None:
+        return
+    found = content_digest(coef.index, coef.columns, coef.to_numpy(), intercept,
+                           str(meta.get("provenance", "{}")))
+    if str(stored) != found:
+        raise ValueError(
+            f"{path} was changed after it was written: its content (gene or protein names, "
+            "coefficients, intercept or provenance) no longer matches the sha256 stored with "
+            "it. Re-export the model from its source rather than editing the file")
 
 
 def _read_npz(path: Path, not_ours: str) -> Parts:
@@ -217,10 +263,11 @@ def _read_npz(path: Path, not_ours: str) -> Parts:
     for key in ("genes", "proteins"):
         if arrays[key].dtype.kind != "U" or arrays[key].ndim != 1:
             raise ValueError(f"{damaged}: {key!r} is not a list of names ({arrays[key].dtype})")
-    return _checked(
+    checked = _checked(
         damaged, meta.get("provenance", {}), arrays["coef"], arrays["intercept"],
         arrays["genes"].tolist(), arrays["proteins"].tolist(),
     )
+    return (*checked, lambda: None)  # version 1 files carry no digest
 
 
 def _npz_entry(archive: Any, key: str, path: Path, damaged: str) -> np.ndarray:
@@ -257,7 +304,7 @@ def _check_header(meta: dict, path: Path, not_ours: str, *, version: int) -> str
 
 
 def _checked(damaged: str, provenance: Any, coef: np.ndarray, intercept: np.ndarray,
-             genes: Any, proteins: Any) -> Parts:
+             genes: Any, proteins: Any) -> tuple[pd.DataFrame, np.ndarray, dict, str]:
     """Dtypes, shapes and finiteness; names and provenance are checked by SourceModel."""
     if not isinstance(provenance, dict):
         raise ValueError(f"{damaged}: provenance is {type(provenance).__name__}, not a dict")

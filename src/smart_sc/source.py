@@ -331,7 +331,8 @@ class SourceModel:
         ``path.h5ad`` is tried for a ``path`` without extension that does not exist.
         Raises ``FileNotFoundError`` for a missing file and ``ValueError``, saying
         what is wrong, for a file that is not a SourceModel, is damaged, holds
-        Python objects or was written by a newer smart_sc.
+        Python objects, was changed after it was written (its content no longer
+        matches the sha256 stored with it) or was written by a newer smart_sc.
 
         Examples
         --------
@@ -348,12 +349,13 @@ class SourceModel:
         path = Path(os.fspath(path))
         if not path.suffix and not path.exists() and path.with_suffix(".h5ad").exists():
             path = path.with_suffix(".h5ad")
-        frame, intercept, provenance, damaged = _source_file.read(path)
+        frame, intercept, provenance, damaged, check_content = _source_file.read(path)
         model = cls.__new__(cls)
         try:  # no defaults filled: a loaded model says what the file says
             model._setup(frame, intercept, provenance, fill_defaults=False)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{damaged}: {exc}") from exc
+        check_content()  # the names are sound: now, are they the ones written?
         logger.debug("loaded %r from %s", model, path)
         return model
 
