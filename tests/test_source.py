@@ -920,3 +920,15 @@ def test_as_source_model_dispatch(saved, regression):
         as_source_model(42)
 
 
+
+
+def test_save_and_load_name_the_users_path(tmp_path):
+    model = _model()
+    with pytest.raises(IsADirectoryError, match="is a directory: give the model's file name"):
+        model.save(tmp_path)  # used to write a sibling file '<dir>.h5ad' silently
+    assert not tmp_path.with_suffix(".h5ad").exists()
+    missing = tmp_path / "no_such_folder" / "model.h5ad"
+    with pytest.raises(FileNotFoundError, match=r"its folder .*no_such_folder does not exist"):
+        model.save(missing)
+    with pytest.raises(IsADirectoryError, match="is a directory, not a SourceModel file"):
+        SourceModel.load(tmp_path)

@@ -298,6 +298,8 @@ class SourceModel:
         renamed over ``path``: readers see the old file or the whole new one, and
         a failed write leaves no partial file. ``.h5ad`` is appended to a name
         without extension; otherwise exactly ``path`` is written. Returns the path.
+        A ``path`` that is a directory raises ``IsADirectoryError``, a missing
+        folder ``FileNotFoundError`` naming it.
 
         Examples
         --------
@@ -311,6 +313,13 @@ class SourceModel:
         (['A', 'B'], ['P'], [0.0])
         """
         path = Path(os.fspath(path))
+        if path.is_dir():
+            # Appending .h5ad would silently write a sibling of the folder.
+            raise IsADirectoryError(f"{path} is a directory: give the model's file name, e.g. "
+                                    f"{path / 'model.h5ad'}")
+        if not path.parent.is_dir():
+            raise FileNotFoundError(f"cannot save to {path}: its folder {path.parent} does not "
+                                    "exist; create it first")
         if not path.suffix:
             path = path.with_suffix(".h5ad")
         written_by = f"smart_sc {_package_version()}"
@@ -349,6 +358,8 @@ class SourceModel:
         path = Path(os.fspath(path))
         if not path.suffix and not path.exists() and path.with_suffix(".h5ad").exists():
             path = path.with_suffix(".h5ad")
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a directory, not a SourceModel file")
         frame, intercept, provenance, damaged, check_content = _source_file.read(path)
         model = cls.__new__(cls)
         try:  # no defaults filled: a loaded model says what the file says
