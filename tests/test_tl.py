@@ -408,3 +408,25 @@ def test_a_saved_and_reloaded_analysis_carries_on(tmp_path):
     smart_sc.tl.predict(fitted["rna"], model, key_added="again")
     np.testing.assert_allclose(fitted["rna"].obsm["again"].to_numpy(),
                                mdata["rna"].obsm["smart"].to_numpy(), atol=1e-10)
+
+
+def test_predict_takes_a_mudata_and_to_model_names_an_edited_record(mdata, source):
+    _, is_target = _types(mdata)
+    out = smart_sc.tl.predict(mdata, source, copy=True)  # said "modality 'input' has no .X"
+    assert out["rna"].obsm["smart_predicted"].shape == (mdata.n_obs, source.n_proteins)
+    assert "smart_predicted" not in mdata["rna"].obsm
+    fitted = smart_sc.tl.transfer(mdata, source, mask_obs=is_target, copy=True,
+                                  transfer_gain=False, **FIXED)
+    fitted.uns["smart"]["genes"] = [*fitted.uns["smart"]["genes"][:-1], "NOT_A_GENE"]
+    with pytest.raises(ValueError, match=r"names 1 gene\(s\) .* e.g. \['NOT_A_GENE'\]"):
+        smart_sc.tl.to_model(fitted)
+
+
+def test_predict_refuses_the_overlap_transfer_refuses(source):
+    import anndata as ad
+
+    few = list(source.genes[:5])  # 5 of the model's genes: used to only log a line
+    rna = ad.AnnData(np.zeros((3, 5)), var=pd.DataFrame(index=few))
+    with pytest.raises(ValueError, match=r"share 5 usable gene\(s\) .*at least 10"):
+        smart_sc.tl.predict(rna, source)
+    assert "smart_predicted" not in rna.obsm

@@ -65,13 +65,14 @@ def _as_source_model(source_model, proteins: pd.Index) -> SourceModel:
 MIN_SHARED_GENES = 10
 
 
-def _check_overlap(model: SourceModel, alignment, n_used: int) -> None:
-    """Refuse an overlap too small to fit; warn when the source's weight is mostly lost."""
+def _check_overlap(model: SourceModel, alignment, n_used: int, *, use: str = "the transfer",
+                   minimum: int = MIN_SHARED_GENES) -> None:
+    """Refuse an overlap too small to use; warn when the source's weight is mostly lost."""
     n_source = len(model.genes)
-    if n_used < MIN_SHARED_GENES:
+    if n_used < minimum:
         raise ValueError(
             f"the source model and the data share {n_used} usable gene(s) of the source's "
-            f"{n_source} (at least {MIN_SHARED_GENES} are needed); check that both use the "
+            f"{n_source} (at least {minimum} are needed); check that both use the "
             "same gene names (symbols vs Ensembl IDs, case such as 'Cd8a' vs 'CD8A'). "
             f"Source genes missing here, e.g. {list(alignment.missing_genes_in_target[:5])}"
         )
@@ -83,8 +84,7 @@ def _check_overlap(model: SourceModel, alignment, n_used: int) -> None:
         warnings.warn(
             f"{100 * lost:.0f}% of the source model's weight (squared coefficients) lies on "
             f"{int((~kept).sum())} gene(s) the data lack, e.g. "
-            f"{list(alignment.missing_genes_in_target[:5])}; the transfer borrows little "
-            "of it",
+            f"{list(alignment.missing_genes_in_target[:5])}; {use} uses little of it",
             UserWarning, stacklevel=3,
         )
 
@@ -448,7 +448,17 @@ def to_model(mdata, key: str = "smart", modality_in: str = "rna") -> SourceModel
         raise ValueError(f"no SMART fit stored under key {key!r} (.uns of the object and "
                          f".varm of modality {modality_in!r})")
     info = mdata.uns[key]
-    coef = rna.varm[key].loc[list(info["genes"]), list(info["proteins"])]
+    stored = rna.varm[key]
+    for what, names, have in (("gene", info["genes"], stored.index),
+                              ("protein", info["proteins"], stored.columns)):
+        absent = pd.Index([str(n) for n in names]).difference(pd.Index(have.astype(str)))
+        if len(absent):
+            raise ValueError(
+                f".uns[{key!r}] names {len(absent)} {what}(s) that the stored coefficients "
+                f"(.varm[{key!r}] of modality {modality_in!r}) do not have, e.g. "
+                f"{list(absent[:5])}: the record was edited after the fit; refit with "
+                "tl.transfer")
+    coef = stored.loc[list(info["genes"]), list(info["proteins"])]
     return SourceModel.from_dataframe(
         coef,
         intercept=pd.Series(np.asarray(info["intercept"], dtype=float),
@@ -470,13 +480,15 @@ def predict(
     key_added: str = "smart_predicted",
     missing: str = "zero",
     copy: bool = False,
+    modality_in: str = "rna",
 ):
     """Predict proteins for RNA-only cells with a source model, by gene name.
 
     Parameters
     ----------
-    adata : AnnData
-        RNA of the cells to predict, preprocessed as the model's training data.
+    adata : AnnData or MuData
+        RNA of the cells to predict, preprocessed as the model's training data;
+        for a MuData, its modality ``modality_in`` (where the results go).
         ``.X`` may be a dask array (lazily read AnnData): the predictions are
         computed block by block, never holding all of ``.X``.
     model : SourceModel, path or genes x proteins DataFrame
@@ -491,10 +503,12 @@ def predict(
         for scaled data) or an error.
     copy : bool
         Work on a copy and return it.
+    modality_in : str
+        The RNA modality, when ``adata`` is a MuData.
 
     Returns
     -------
-    AnnData or None
+    AnnData, MuData or None
         The copy when ``copy=True``.
 
     Examples
@@ -515,9 +529,14 @@ def predict(
         raise ValueError(f"missing must be 'zero' or 'error', got {missing!r}")
     if copy:
         adata = adata.copy()
+    container = adata
+    adata = modality_adata(adata, modality_in)  # the RNA modality of a MuData, or adata
     model = model if isinstance(model, SourceModel) else _as_source_model(model, pd.Index([]))
     genes = pd.Index(adata.var_names)
     alignment = model.aligned(genes, model.proteins)
+    # The same floor as tl.transfer's (a model with fewer genes needs them all).
+    _check_overlap(model, alignment, int(alignment.gene_mask.sum()), use="the prediction",
+                   minimum=min(MIN_SHARED_GENES, len(model.genes)))
     n_missing = len(alignment.missing_genes_in_target)
     if n_missing and missing == "error":
         raise ValueError(
@@ -525,7 +544,7 @@ def predict(
             f"{list(alignment.missing_genes_in_target[:5])}; pass missing='zero' to treat "
             "them as zero"
         )
-    X = lazy_if_backed(get_matrix(adata, layer, "input"))
+    X = lazy_if_backed(get_matrix(adata, layer, modality_in))
     check_finite(X, ".X" if layer is None else f"layer {layer!r}")
     if is_dask_array(X):  # block by block; a block with NaN raises when it is read
         pred = as_numpy(predict_blocks(X, alignment.coef, alignment.intercept))
@@ -538,4 +557,4 @@ def predict(
     if n_missing:
         logger.warning("%d model gene(s) absent from the data were counted as zero",
                        n_missing)
-    return adata if copy else None
+    return container if copy else None
