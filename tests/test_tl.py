@@ -1,5 +1,7 @@
 """tl.transfer and friends on MuData / AnnData: storage, names, copies, failures."""
 
+import warnings
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -430,3 +432,22 @@ def test_predict_refuses_the_overlap_transfer_refuses(source):
     with pytest.raises(ValueError, match=r"share 5 usable gene\(s\) .*at least 10"):
         smart_sc.tl.predict(rna, source)
     assert "smart_predicted" not in rna.obsm
+
+
+def test_raw_counts_against_a_model_fitted_on_scaled_rna_are_flagged():
+    # It used to predict values from -615 to 511 without a word.
+    mdata = smart_sc.datasets.toy_citeseq(random_state=0)
+    nk = (mdata.obs["cell_type"] == "NK").to_numpy()
+    smart_sc.pp.prepare_citeseq(mdata, source_mask=nk, target_mask=~nk, n_top_genes=200,
+                                top_k=40)
+    source = smart_sc.tl.fit_source(mdata, mask_obs=nk, population="NK")
+    with pytest.warns(smart_sc.InputScaleWarning, match=r"layer 'counts' looks like raw "
+                      r"counts .* after log1p and scale") as record:
+        smart_sc.tl.predict(mdata["rna"], source, layer="counts", key_added="raw")
+    assert record[0].filename == __file__  # points at the user's call
+    with pytest.warns(smart_sc.InputScaleWarning, match="looks like raw counts"):
+        smart_sc.tl.transfer(mdata, source, mask_obs=~nk, layer_in="counts", copy=True,
+                             transfer_gain=False, **FIXED)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", smart_sc.InputScaleWarning)
+        smart_sc.tl.predict(mdata["rna"], source, key_added="scaled")  # the scaled .X

@@ -16,10 +16,12 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 from . import baselines, datasets, pl, pp, tl
 from ._core.pipeline import SmallTargetWarning
+from ._input_scale import InputScaleWarning
 from .estimator import SMARTRegressor
 from .source import SourceModel
 
 __all__ = [
+    "InputScaleWarning",
     "SMARTRegressor",
     "SmallTargetWarning",
     "SourceModel",

@@ -10,6 +10,7 @@ import pandas as pd
 
 from .. import baselines
 from .._core.chunked import as_numpy, is_dask_array, predict_blocks
+from .._input_scale import warn_if_counts
 from .._jsonable import jsonable
 from .._modalities import (
     PairedModalities,
@@ -297,6 +298,8 @@ def transfer(
     cells = select_cells(pair, mask_obs)
     X_all, X, Y = _training_arrays(pair, cells, layer_in, layer_out)
     X, Y = X[:, gene_idx], Y[:, prot_idx]
+    warn_if_counts(X, model.provenance, f"modality {modality_in!r} "
+                   + (f"layer {layer_in!r}" if layer_in else ".X"), stacklevel=3)
     estimator = SMARTRegressor(alignment.coef[np.ix_(gene_idx, prot_idx)].T,
                                **estimator_params).fit(X, Y)
 
@@ -546,6 +549,8 @@ def predict(
         )
     X = lazy_if_backed(get_matrix(adata, layer, modality_in))
     check_finite(X, ".X" if layer is None else f"layer {layer!r}")
+    warn_if_counts(X, model.provenance, ".X" if layer is None else f"layer {layer!r}",
+                   stacklevel=3)
     if is_dask_array(X):  # block by block; a block with NaN raises when it is read
         pred = as_numpy(predict_blocks(X, alignment.coef, alignment.intercept))
     else:
