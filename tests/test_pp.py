@@ -443,3 +443,14 @@ def test_prepare_citeseq_rejects_bad_arguments_before_any_step(raw, argument, va
                            **{"n_top_genes": 100, "top_k": 20, argument: value})
     _unchanged(m, before)
     assert "smart_sc_preprocessing" not in m["rna"].uns
+
+
+def test_prepare_citeseq_refuses_overlapping_populations(raw):
+    m = raw.copy()
+    is_nk = (m.obs["cell_type"] == "NK").to_numpy()
+    target = ~is_nk
+    target[np.flatnonzero(is_nk)[:3]] = True
+    before = _snapshot(m)
+    with pytest.raises(ValueError, match="overlap in 3 cell"):
+        pp.prepare_citeseq(m, source_mask=is_nk, target_mask=target, n_top_genes=100, top_k=20)
+    _unchanged(m, before)

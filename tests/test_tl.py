@@ -451,3 +451,18 @@ def test_raw_counts_against_a_model_fitted_on_scaled_rna_are_flagged():
     with warnings.catch_warnings():
         warnings.simplefilter("error", smart_sc.InputScaleWarning)
         smart_sc.tl.predict(mdata["rna"], source, key_added="scaled")  # the scaled .X
+
+
+def test_key_added_never_overwrites_another_tools_result(mdata, source):
+    _, is_target = _types(mdata)
+    data = mdata.copy()
+    data["rna"].obsm["X_umap"] = np.zeros((data["rna"].n_obs, 2))
+    with pytest.raises(ValueError, match=r"key_added='X_umap' would overwrite \.obsm of "
+                       "modality 'rna'"):
+        smart_sc.tl.transfer(data, source, mask_obs=is_target, key_added="X_umap", **FIXED)
+    assert data["rna"].obsm["X_umap"].shape == (data["rna"].n_obs, 2)
+    with pytest.raises(ValueError, match=r"would overwrite \.obsm"):
+        smart_sc.tl.predict(data["rna"], source, key_added="X_umap")
+    # Refitting under smart_sc's own key replaces the earlier result, as documented.
+    smart_sc.tl.transfer(data, source, mask_obs=is_target, transfer_gain=False, **FIXED)
+    smart_sc.tl.transfer(data, source, mask_obs=is_target, transfer_gain=False, **FIXED)

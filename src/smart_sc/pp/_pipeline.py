@@ -39,7 +39,13 @@ def _validate_before_changing(mdata, modality_in, modality_out, layer, groups,
         where = f".layers[{layer!r}]" if layer is not None else ".X"
         check_counts(get_matrix(adata, layer, modality), f"modality {modality!r} {where}",
                      "prepare_citeseq needs raw counts in both modalities.")
-    resolve_groups(pair, groups)
+    populations = resolve_groups(pair, groups)
+    both = populations["source"].intersection(populations["target"])
+    if len(both):
+        # As tl.benchmark: a cell cannot be both; screening and the constant-feature
+        # check would count it twice.
+        raise ValueError(f"source_mask and target_mask overlap in {len(both)} cell(s), e.g. "
+                         f"{list(both[:5])}; a cell cannot be both source and target")
 
 
 def prepare_citeseq(

@@ -105,6 +105,21 @@ def _training_arrays(pair: PairedModalities, cells: pd.Index, layer_in, layer_ou
     return X_all, X, Y
 
 
+def _check_key_free(places: dict[str, object], record, key: str, ours: str) -> None:
+    """Refuse a ``key_added`` that would overwrite what another tool stored.
+
+    ``places`` maps a description (".obsm of modality 'rna'") to a mapping;
+    a key already there is ours when ``record`` (``.uns[key]``) holds ``ours``.
+    """
+    if isinstance(record, dict) and ours in record:
+        return  # a previous smart_sc result: refitting replaces it, as documented
+    taken = [where for where, mapping in places.items() if key in mapping]
+    if taken:
+        raise ValueError(
+            f"key_added={key!r} would overwrite {', '.join(taken)}, which smart_sc did not "
+            "write (e.g. a UMAP); choose another key_added")
+
+
 def _by_name(names: pd.Index, mask: np.ndarray) -> np.ndarray:
     """Positions where ``mask`` holds, ordered by name (the fit's canonical order)."""
     idx = np.flatnonzero(mask)
@@ -296,6 +311,11 @@ def transfer(
     gene_idx = _by_name(genes, use)
     prot_idx = _by_name(proteins, alignment.protein_mask)
     cells = select_cells(pair, mask_obs)
+    places = {f".obsm of modality {modality_in!r}": pair.rna.obsm,
+              f".varm of modality {modality_in!r}": pair.rna.varm}
+    if pair.prot is not None:
+        places[f".layers of modality {modality_out!r}"] = pair.prot.layers
+    _check_key_free(places, mdata.uns.get(key_added), key_added, ours="structural_rank")
     X_all, X, Y = _training_arrays(pair, cells, layer_in, layer_out)
     X, Y = X[:, gene_idx], Y[:, prot_idx]
     warn_if_counts(X, model.provenance, f"modality {modality_in!r} "
@@ -534,6 +554,8 @@ def predict(
         adata = adata.copy()
     container = adata
     adata = modality_adata(adata, modality_in)  # the RNA modality of a MuData, or adata
+    _check_key_free({".obsm": adata.obsm}, adata.uns.get(key_added), key_added,
+                    ours="alignment")
     model = model if isinstance(model, SourceModel) else _as_source_model(model, pd.Index([]))
     genes = pd.Index(adata.var_names)
     alignment = model.aligned(genes, model.proteins)
