@@ -3,7 +3,9 @@
 After a data-driven fit, the same folds are fitted twice more: with the source
 at the chosen tuning, and without any source (the rank-``r`` fit with
 shrinkage ``alpha``, penalty off), its rank and ``alpha`` chosen on the same
-folds among the same candidates. With the blend on, both sides are blended on
+folds among the same candidates (read from the cross-validation's own
+penalty-off candidates when it had them: with structural ranks ``(p, q)`` the
+problem does not see the source's bases). With the blend on, both sides are blended on
 those folds too (SMART, source and ridge against SMART without a source and
 ridge), so the comparison is of what a user would get with and without the
 source. The errors are per response as well, which gives each protein its
