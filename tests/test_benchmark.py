@@ -82,17 +82,23 @@ def test_random_split_table(random_run):
     assert len(per) == (df["n_proteins"]).sum()
 
 
-def test_metrics_match_a_fit_by_hand(toy, random_run):
-    df, per = random_run
+def _split_data(toy, index):
+    """Split ``index`` of the FAST runs, preprocessed as tl.benchmark does, and its seed."""
     source, target = _masks(toy)
     pair = bm.resolve_modalities(toy, "rna", "prot")
     src, tgt = bm._populations(pair, source, target)
     local = bm._cell_inputs(pair, src.append(tgt), preprocess=True, layer="counts",
                             clr="per_protein")
     split = _random_splits(len(src), len(tgt), n_splits=2, test_size=0.3, cv=5,
-                              random_state=0)[1]
+                           random_state=0)[index]
     data = prepare_split(local, split.source_rows, split.target_rows, split.test_rows,
                          n_top_genes=100, top_k=30)
+    return data, split.seed
+
+
+def test_metrics_match_a_fit_by_hand(toy, random_run):
+    df, per = random_run
+    data, _ = _split_data(toy, 1)
     Y_hat = TargetRidge().fit(data.X_target, data.Y_target).predict(data.X_test)
     Y = data.Y_test
     row = df[(df["split"] == 1) & (df["method"] == "target_ridge")].iloc[0]
@@ -109,19 +115,6 @@ def control_run(toy):
     return bm.benchmark(toy, source_mask=source, target_mask=target, source_methods=("ridge",),
                         methods=("smart", "smart_placebo", "reduced_rank_ridge", "offset"),
                         **FAST)
-
-
-def _split_data(toy, index):
-    source, target = _masks(toy)
-    pair = bm.resolve_modalities(toy, "rna", "prot")
-    src, tgt = bm._populations(pair, source, target)
-    local = bm._cell_inputs(pair, src.append(tgt), preprocess=True, layer="counts",
-                            clr="per_protein")
-    split = _random_splits(len(src), len(tgt), n_splits=2, test_size=0.3, cv=5,
-                           random_state=0)[index]
-    data = prepare_split(local, split.source_rows, split.target_rows, split.test_rows,
-                         n_top_genes=100, top_k=30)
-    return data, split.seed
 
 
 def _error(model, data) -> float:
