@@ -380,6 +380,11 @@ def test_no_transfer_gain_when_switched_off(mdata, source):
     assert "transfer_gain" not in out.uns["smart"]
     assert "smart_transfer_gain" not in out["prot"].var
     assert out.uns["smart"]["verdict"].startswith("source contribution not measured")
+    # A refit without the gain drops an earlier fit's columns under the same key.
+    smart_sc.tl.transfer(out, source, mask_obs=is_target, **FIXED)
+    assert "smart_transfer_gain" in out["prot"].var
+    smart_sc.tl.transfer(out, source, mask_obs=is_target, transfer_gain=False, **FIXED)
+    assert not {"smart_transfer_gain", "smart_cv_r2"} & set(out["prot"].var.columns)
 
 
 def test_a_saved_and_reloaded_analysis_carries_on(tmp_path):

@@ -218,10 +218,6 @@ def _boolean_values(values: pd.Series | np.ndarray, what: str) -> np.ndarray:
     return series.to_numpy(dtype=bool)
 
 
-def _is_boolean(dtype) -> bool:
-    return pd.api.types.is_bool_dtype(dtype)
-
-
 def mask_obs_names(obs: pd.DataFrame, mask_obs, what: str = "mask_obs") -> pd.Index:
     """Return the obs names a cell mask selects, with one rule for every public function.
 
@@ -235,12 +231,12 @@ def mask_obs_names(obs: pd.DataFrame, mask_obs, what: str = "mask_obs") -> pd.In
             raise ValueError(f"{what} {mask_obs!r} is not a column of .obs; it has "
                              f"{list(obs.columns)}")
         column = obs[mask_obs]
-        if not _is_boolean(column.dtype):
+        if not pd.api.types.is_bool_dtype(column.dtype):
             raise ValueError(
                 f"{what} {mask_obs!r} is an .obs column of dtype {column.dtype}, not boolean; "
                 f"pass a boolean mask, e.g. obs[{mask_obs!r}] == value")
         return pd.Index(obs.index[_boolean_values(column, f"{what} {mask_obs!r}")])
-    if isinstance(mask_obs, pd.Series) and _is_boolean(mask_obs.dtype):
+    if isinstance(mask_obs, pd.Series) and pd.api.types.is_bool_dtype(mask_obs.dtype):
         if not mask_obs.index.equals(obs.index):
             if len(mask_obs.index) != len(obs.index) or set(mask_obs.index) != set(obs.index):
                 raise ValueError(

@@ -152,23 +152,37 @@ def _store_fit(pair: PairedModalities, key_added: str, gene_idx: np.ndarray,
         prot.layers[key_added] = layer
 
 
+#: Per-protein columns of a fit's transfer gain in the protein modality's .var.
+_GAIN_COLUMNS = ("cv_r2", "transfer_gain")
+
+
 def _per_protein_gain(estimator, proteins: pd.Index, back: np.ndarray) -> pd.DataFrame | None:
     """Each transferred protein's cross-validated R^2 and transfer gain, in data order."""
     gain = estimator.transfer_gain_
     if gain is None:
         return None
-    return pd.DataFrame({"cv_r2": np.asarray(gain["per_target_cv_r2"])[back],
-                         "transfer_gain": np.asarray(gain["per_target_gain"])[back]},
+    return pd.DataFrame({_GAIN_COLUMNS[0]: np.asarray(gain["per_target_cv_r2"])[back],
+                         _GAIN_COLUMNS[1]: np.asarray(gain["per_target_gain"])[back]},
                         index=proteins)
 
 
-def _store_gain(pair: PairedModalities, key_added: str, per_protein: pd.DataFrame) -> None:
-    """``.var`` columns of the protein modality, aligned by name (NaN where not transferred)."""
+def _store_gain(pair: PairedModalities, key_added: str, per_protein: pd.DataFrame | None
+                ) -> None:
+    """``.var`` columns of the protein modality, aligned by name (NaN where not transferred).
+
+    Without a gain (``transfer_gain=False``) an earlier fit's columns under the
+    same key are removed: they would describe a model that is no longer there.
+    """
     if pair.prot is None:
         return  # proteins in .obsm have no .var; the record in .uns has them
-    for column in per_protein.columns:
-        pair.prot.var[f"{key_added}_{column}"] = per_protein[column].reindex(
-            pair.prot.var_names).to_numpy(np.float64)
+    for column in _GAIN_COLUMNS:
+        name = f"{key_added}_{column}"
+        if per_protein is None:
+            if name in pair.prot.var.columns:
+                del pair.prot.var[name]
+        else:
+            pair.prot.var[name] = per_protein[column].reindex(
+                pair.prot.var_names).to_numpy(np.float64)
 
 
 def _fit_record(estimator, *, params: dict, genes, proteins, intercept, metrics: dict,
@@ -343,8 +357,8 @@ def transfer(
         metrics=per_protein_metrics(Y[:, back], _predict(estimator, X)[:, back]),
         alignment=alignment, model=model)
     per_protein = _per_protein_gain(estimator, proteins[prot_idx[back]], back)
+    _store_gain(pair, key_added, per_protein)
     if per_protein is not None:
-        _store_gain(pair, key_added, per_protein)
         uns["transfer_gain"]["per_protein"] = {
             "protein": per_protein.index.astype(str).tolist(),
             **{c: per_protein[c].tolist() for c in per_protein.columns}}
