@@ -471,3 +471,23 @@ def test_key_added_never_overwrites_another_tools_result(mdata, source):
     # Refitting under smart_sc's own key replaces the earlier result, as documented.
     smart_sc.tl.transfer(data, source, mask_obs=is_target, transfer_gain=False, **FIXED)
     smart_sc.tl.transfer(data, source, mask_obs=is_target, transfer_gain=False, **FIXED)
+
+
+def test_a_source_from_few_cells_or_fewer_than_the_target_warns(mdata):
+    is_nk, is_target = _types(mdata)
+    mask = np.zeros(mdata.n_obs, dtype=bool)
+    mask[np.flatnonzero(is_nk)[:20]] = True
+    with pytest.warns(smart_sc.SmallSourceWarning, match="fitted on 20 cells, fewer than 50"):
+        small = smart_sc.tl.fit_source(mdata, mask_obs=mask)
+    assert small.provenance["n_cells"] == 20  # the fit is still made
+    # Enough cells for a source, but fewer than the target it is transferred to.
+    n_target = int(is_target.sum())
+    mask[np.flatnonzero(is_nk)[: n_target - 1]] = True
+    source = smart_sc.tl.fit_source(mdata, mask_obs=mask)
+    with pytest.warns(smart_sc.SmallSourceWarning,
+                      match=f"fewer than the {n_target} target cells"):
+        smart_sc.tl.transfer(mdata, source, mask_obs=is_target, rank=2, structural_rank=4,
+                             lam=0.1, alpha=1.0, blend=False, transfer_gain=False, copy=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", smart_sc.SmallSourceWarning)
+        smart_sc.tl.fit_source(mdata, mask_obs=is_nk)  # a large source: no warning

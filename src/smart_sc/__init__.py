@@ -14,20 +14,21 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-from . import baselines, datasets, pl, pp, tl
-from ._core.pipeline import SmallTargetWarning
-from ._input_scale import InputScaleWarning
+from . import baselines, datasets, exceptions, pl, pp, tl
 from .estimator import SMARTRegressor
+from .exceptions import InputScaleWarning, SmallSourceWarning, SmallTargetWarning
 from .source import SourceModel
 
 __all__ = [
     "InputScaleWarning",
     "SMARTRegressor",
+    "SmallSourceWarning",
     "SmallTargetWarning",
     "SourceModel",
     "__version__",
     "baselines",
     "datasets",
+    "exceptions",
     "pl",
     "pp",
     "tl",

@@ -16,17 +16,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._core.chunked import as_numpy, is_dask_array
+from .exceptions import InputScaleWarning, SmallSourceWarning
 
-__all__ = ["InputScaleWarning", "warn_if_counts"]
+__all__ = ["MIN_SOURCE_CELLS", "warn_if_counts", "warn_if_small_source"]
 
+#: Fewer source cells than this give a noisy source model (a source is a large population).
+MIN_SOURCE_CELLS = 50
 #: Cells looked at: enough to see the scale, cheap on any matrix (also out of core).
 _SAMPLE_CELLS = 500
 #: Raw counts reach well above this; log1p-normalised values stay below it.
 _COUNT_LIKE_MAX = 20.0
-
-
-class InputScaleWarning(UserWarning):
-    """The RNA looks like raw counts, but the model was fitted on processed RNA."""
 
 
 def _fitted_on_processed(provenance: Mapping) -> str | None:
@@ -66,3 +65,22 @@ def warn_if_counts(X, provenance: Mapping, what: str, stacklevel: int) -> None:
             "here are on the wrong scale. Preprocess these cells as the model's own "
             "(smart_sc.pp.normalize_rna), or pass the layer that holds the processed values",
             InputScaleWarning, stacklevel=stacklevel)
+
+
+def warn_if_small_source(n_source: int, n_target: int | None, stacklevel: int) -> None:
+    """Warn when the source was fitted on few cells, or on fewer than the target has.
+
+    SMART borrows the source model's subspaces because a large population
+    estimates them better than the small target can; a source from a handful
+    of cells (or fewer cells than the target) has little to lend.
+    """
+    if n_source < MIN_SOURCE_CELLS:
+        reason = f"fewer than {MIN_SOURCE_CELLS}"
+    elif n_target is not None and n_source < n_target:
+        reason = f"fewer than the {n_target} target cells"
+    else:
+        return
+    warnings.warn(
+        f"the source model was fitted on {n_source} cells, {reason}: its coefficients are "
+        "noisy and transfer from it is unlikely to help (compare with the no-source fit, "
+        "smart_sc.tl.benchmark)", SmallSourceWarning, stacklevel=stacklevel)

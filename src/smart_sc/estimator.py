@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._core.pipeline import GRAMS, TUNINGS, SmartSettings, fit_smart
+from ._core.randomness import RANDOM_STATE_CONSTRAINT, as_seed
 from ._core.tuning import DEFAULT_LAMBDAS
 from ._regressor_base import StatsLinearRegressor, check_source_coef
 
@@ -138,7 +139,7 @@ class SMARTRegressor(StatsLinearRegressor):
         Number of shuffled folds for cross-validation.
     n_jobs : int or None
         Parallel jobs over cross-validation candidates (joblib semantics).
-    random_state : int, RandomState or None
+    random_state : int, RandomState, Generator or None
         Seeds the fold shuffling; the rest of the fit is deterministic.
     verbose : bool
         Show a progress bar over cross-validation candidates.
@@ -250,7 +251,7 @@ class SMARTRegressor(StatsLinearRegressor):
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "cv": [Interval(numbers.Integral, 2, None, closed="left")],
         "n_jobs": [numbers.Integral, None],
-        "random_state": ["random_state"],
+        "random_state": RANDOM_STATE_CONSTRAINT,
         "verbose": ["verbose"],
     }
 
@@ -338,7 +339,8 @@ class SMARTRegressor(StatsLinearRegressor):
             cv=int(self.cv),
             lambdas=DEFAULT_LAMBDAS.copy(),
             n_jobs=self.n_jobs,
-            random_state=self.random_state,
+            # One seed for every stream of the fit (folds, repeated folds).
+            random_state=as_seed(self.random_state),
             verbose=bool(self.verbose),
         )
         fit = fit_smart(X, Y, C0, settings)

@@ -23,12 +23,13 @@ import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
+from ..exceptions import SmallTargetWarning
 from .admm import RotatedProblem, SourceBasis, initial_state
 from .blend import BlendResult, choose_blend, residual_gram
 from .matrix_free import fit_through_cells
+from .randomness import check_random_state
 from .rank import RankSelection, is_design_ill_posed, select_rank_rsc
 from .ridge import DEFAULT_RIDGE_ALPHAS, RidgePath, ridge_gcv
 from .spectrum import cells_are_cheaper, with_cell_spectrum
@@ -49,7 +50,7 @@ from .tuning import (
     structural_rank_grid,
 )
 
-__all__ = ["SmallTargetWarning", "SmartFit", "SmartSettings", "fit_smart"]
+__all__ = ["SmartFit", "SmartSettings", "fit_smart"]
 
 logger = logging.getLogger("smart_sc")
 
@@ -90,10 +91,6 @@ FAST_CV_MAX_ITER = 20
 ALPHA_CHECK_MAX_ITER = 100
 
 
-class SmallTargetWarning(UserWarning):
-    """The target design is (near) singular; shrinkage was used where the paper has none."""
-
-
 @dataclass
 class SmartSettings:
     """Tuning parameters (``None``: choose from the data) and solver settings."""
@@ -116,7 +113,7 @@ class SmartSettings:
     lambdas: np.ndarray = field(default_factory=lambda: DEFAULT_LAMBDAS.copy())
     ridge_alphas: tuple[float, ...] = DEFAULT_RIDGE_ALPHAS
     n_jobs: int | None = None
-    random_state: int | np.random.RandomState | None = None
+    random_state: int | None = None
     verbose: bool = False
 
     @property

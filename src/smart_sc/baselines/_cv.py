@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
+from .._core.randomness import as_seed
 from .._core.stats import (
     RawSums,
     SufficientStats,
@@ -44,8 +45,8 @@ class FoldSums:
         if cv > X.shape[0]:
             raise ValueError(f"cv={cv} folds need at least {cv} samples, got n_samples = "
                              f"{X.shape[0]}")
-        self.sums: list[RawSums] = fold_sums(X, y, kfold_labels(X.shape[0], cv, random_state),
-                                             cv, center=center)
+        labels = kfold_labels(X.shape[0], cv, as_seed(random_state))
+        self.sums: list[RawSums] = fold_sums(X, y, labels, cv, center=center)
         self.full: RawSums = total(self.sums)
         self.center = center
 

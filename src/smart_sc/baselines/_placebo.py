@@ -12,7 +12,8 @@ needs.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils import check_random_state
+
+from .._core.randomness import check_random_state
 
 __all__ = ["placebo_coef"]
 
@@ -24,7 +25,7 @@ def placebo_coef(source_coef, random_state=None) -> tuple[np.ndarray, np.ndarray
     ----------
     source_coef : array-like of shape (n_targets, n_features) or (n_features,)
         Source coefficients in scikit-learn orientation (one row per protein).
-    random_state : int, RandomState instance or None, default=None
+    random_state : int, RandomState, Generator or None, default=None
         Seeds the permutation; record it to reproduce the placebo.
 
     Returns

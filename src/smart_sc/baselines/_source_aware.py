@@ -26,6 +26,7 @@ import numbers
 
 import numpy as np
 
+from .._core.randomness import RANDOM_STATE_CONSTRAINT
 from .._core.ridge import ridge_gcv
 from .._core.stats import SufficientStats
 from .._regressor_base import StatsLinearRegressor, check_source_coef
@@ -146,7 +147,7 @@ class SourceSubspaceRRR(StatsLinearRegressor):
         Number of folds (shuffled :class:`~sklearn.model_selection.KFold`).
     fit_intercept : bool, default=True
         Centre ``X`` and ``y`` on the training cells and fit an intercept.
-    random_state : int, RandomState instance or None, default=None
+    random_state : int, RandomState, Generator or None, default=None
         Seeds the shuffling of the folds.
 
     Attributes
@@ -188,7 +189,7 @@ class SourceSubspaceRRR(StatsLinearRegressor):
         "rank": [POSITIVE_INT, None],
         "cv": [FOLDS],
         "fit_intercept": ["boolean"],
-        "random_state": ["random_state"],
+        "random_state": RANDOM_STATE_CONSTRAINT,
     }
 
     def __init__(self, source_coef, *, dims=None, rank: int | None = None, cv: int = 5,
@@ -278,7 +279,7 @@ class SourceMixture(StatsLinearRegressor):
         Number of folds (shuffled :class:`~sklearn.model_selection.KFold`).
     fit_intercept : bool, default=True
         Centre ``X`` and ``y`` on the training cells and fit an intercept.
-    random_state : int, RandomState instance or None, default=None
+    random_state : int, RandomState, Generator or None, default=None
         Seeds the shuffling of the folds.
 
     Attributes
@@ -316,7 +317,7 @@ class SourceMixture(StatsLinearRegressor):
         "weights": ["array-like", None],  # each entry in [0, 1]
         "cv": [FOLDS],
         "fit_intercept": ["boolean"],
-        "random_state": ["random_state"],
+        "random_state": RANDOM_STATE_CONSTRAINT,
     }
 
     def __init__(self, source_coef, *, target: str = "ridge", weights=None, cv: int = 5,

@@ -34,6 +34,7 @@ import numpy as np
 from scipy.linalg.blas import dger as _dger
 from sklearn.exceptions import ConvergenceWarning
 
+from .._core.randomness import RANDOM_STATE_CONSTRAINT
 from .._core.rank import is_design_ill_posed, select_rank_rsc
 from .._core.ridge import ridge_gcv
 from .._core.stats import RawSums, SufficientStats
@@ -442,7 +443,7 @@ class SRRR(_RankedMixin, StatsLinearRegressor):
         Maximum alternations (A-step and B-step) per fit.
     tol : float, default=1e-6
         Stop when the objective changes by at most ``tol * tr(Y^T Y) / 2n``.
-    random_state : int, RandomState instance or None, default=None
+    random_state : int, RandomState, Generator or None, default=None
         Seeds the shuffling of the folds.
 
     Attributes
@@ -495,7 +496,7 @@ class SRRR(_RankedMixin, StatsLinearRegressor):
         **_PATH_CONSTRAINTS,
         "rank": [POSITIVE_INT, "array-like", None],  # each entry POSITIVE_INT
         "cv": [FOLDS],
-        "random_state": ["random_state"],
+        "random_state": RANDOM_STATE_CONSTRAINT,
     }
 
     def __init__(self, rank=None, *, lam: float | None = None, n_lambdas: int = 20,

@@ -26,6 +26,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import lasso_path
 
+from .._core.randomness import RANDOM_STATE_CONSTRAINT, as_seed
 from .._core.rank import select_rank_rsc
 from .._core.ridge import DEFAULT_RIDGE_ALPHAS, ridge_gcv
 from .._core.stats import SufficientStats, validation_sse_per_target
@@ -597,7 +598,7 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
     n_jobs : int or None, default=None
         Workers for groups of responses (joblib; ``None`` is one, ``-1`` all
         cores). The responses are independent, so the fit is the same.
-    random_state : int, RandomState instance or None, default=None
+    random_state : int, RandomState, Generator or None, default=None
         Seeds the shuffling of the folds.
 
     Attributes
@@ -643,7 +644,7 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         "patience": [POSITIVE_INT, None],
         "selection": [StrOptions({"cyclic", "random"})],
         "n_jobs": [Integral, None],
-        "random_state": ["random_state"],
+        "random_state": RANDOM_STATE_CONSTRAINT,
     }
 
     def __init__(
@@ -689,7 +690,9 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         X, y = self._validate_xy(X, y)
         settings = {name: getattr(self, name) for name in (
             "n_alphas", "eps", "cv", "fit_intercept", "max_iter", "tol", "patience",
-            "selection", "random_state")}
+            "selection")}
+        # One seed for all workers: each group of responses gets the same folds.
+        settings["random_state"] = as_seed(self.random_state)
         # Responses are independent: groups of them go to the workers whole
         # (each reads the cells once), and the results are the serial ones.
         n_groups = min(effective_n_jobs(self.n_jobs), y.shape[1])

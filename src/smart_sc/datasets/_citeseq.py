@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._core.randomness import as_seed, check_random_state
 from ._simulation import _check_int
 
 __all__ = ["toy_citeseq"]
@@ -87,7 +88,7 @@ def toy_citeseq(
     rank: int = 4,
     structural_rank: int = 8,
     n_informative_genes: int = 60,
-    random_state: int | np.random.Generator | None = 0,
+    random_state: int | np.random.RandomState | np.random.Generator | None = 0,
     *,
     noise: float = 0.3,
 ) -> md.MuData:
@@ -134,8 +135,9 @@ def toy_citeseq(
         Number of genes that drive the proteins, ``1 <= . <= n_genes``.
     random_state : int, numpy Generator or None, default=0
         Seed (an int gives identical data bit for bit on every call), a
-        ``numpy.random.Generator`` (advanced in place) or ``None`` (fresh
-        entropy).
+        numpy ``Generator`` (advanced in place), a numpy ``RandomState`` or
+        ``None`` (each seeds the data from one draw; ``None`` draws from
+        numpy's global ``RandomState``, scikit-learn's convention).
     noise : float, default=0.3
         Standard deviation of the protein log-abundance noise, ``>= 0``.
 
@@ -253,7 +255,7 @@ def toy_citeseq(
     r = _check_int(rank, "rank", low=1, high=s, hint=f" (rank <= structural_rank={s})")
     noise = _check_noise(noise)
     seed = _seed_of(random_state)
-    rng = np.random.default_rng(random_state)
+    rng = _as_generator(random_state)
     # One stream, drawn in the order the Notes give.
     genes = _draw_genes(rng, n_genes, p)
     truth = _draw_truth(rng, p, q, s, r)
@@ -284,13 +286,19 @@ def _check_noise(noise) -> float:
 
 def _seed_of(random_state) -> int:
     """Return the int seed recorded in the truth (``-1`` when not seeded by an int)."""
-    if random_state is None or isinstance(random_state, np.random.Generator):
-        return -1
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
         return int(random_state)
-    raise ValueError(
-        f"random_state must be an int, a numpy Generator or None, got {random_state!r}"
-    )
+    if not isinstance(random_state, np.random.Generator):
+        check_random_state(random_state)  # raises, naming the rule, on anything else
+    return -1
+
+
+def _as_generator(random_state) -> np.random.Generator:
+    # A Generator draws the data as is; an int seeds one (the recorded data sets);
+    # None or a RandomState give a seed by the package's rule.
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    return np.random.default_rng(as_seed(random_state))
 
 
 @dataclass

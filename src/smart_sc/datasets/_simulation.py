@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.utils import check_random_state
+
+from .._core.randomness import check_random_state
 
 __all__ = [
     "PAPER_EXPERIMENTS",

@@ -23,6 +23,7 @@ from joblib import Parallel, delayed
 from sklearn.metrics import r2_score
 from tqdm.auto import tqdm
 
+from .._core.randomness import as_seed
 from .._modalities import check_finite, get_matrix, resolve_modalities, select_cells
 from ..baselines import (
     OffsetTransfer,
@@ -113,8 +114,7 @@ def _check_sources_for(config: _Config) -> None:
             "target-only benchmark")
 
 
-def _check_options(split, test_size, n_splits, min_test_cells, top_k, n_top_genes,
-                   random_state) -> None:
+def _check_options(split, test_size, n_splits, min_test_cells, top_k, n_top_genes) -> None:
     if split not in ("random", "donor"):
         raise ValueError(f"split must be 'random' or 'donor', got {split!r}")
     if not (isinstance(test_size, float | int) and 0 < test_size < 1):
@@ -127,9 +127,6 @@ def _check_options(split, test_size, n_splits, min_test_cells, top_k, n_top_gene
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}"
                              f", got {value!r}")
-    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
-        raise ValueError(f"random_state must be an int (splits and fits are seeded from it), "
-                         f"got {random_state!r}")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -364,7 +361,7 @@ def benchmark(
     modality_out: str = "prot",
     smart_params: dict | None = None,
     source_params: dict | None = None,
-    random_state: int = 0,
+    random_state: int | np.random.RandomState | np.random.Generator | None = 0,
     n_jobs: int | None = None,
     verbose: bool = True,
     key_added: str | None = None,
@@ -451,8 +448,10 @@ def benchmark(
         ``structural_rank``, ``cv``); ``random_state`` defaults to the split's seed.
     source_params : dict or None
         Parameters per source method, e.g. ``{"lasso": {"n_alphas": 10}}``.
-    random_state : int
-        Seeds the splits and every cross-validation (one seed per split).
+    random_state : int, RandomState, Generator or None, default=0
+        Seeds the splits and every cross-validation (one seed per split). An
+        instance or ``None`` gives one int seed from a draw (the package's
+        rule); the int used is stored in ``params["random_state"]``.
     n_jobs : int or None
         Splits run in parallel (joblib).
     verbose : bool
@@ -514,8 +513,9 @@ def benchmark(
     _check_sources_for(config)
     if source_params:
         _check_names(list(source_params), tuple(_SOURCE_METHODS), "source_params keys")
-    _check_options(split, test_size, n_splits, min_test_cells, top_k, n_top_genes,
-                   random_state)
+    _check_options(split, test_size, n_splits, min_test_cells, top_k, n_top_genes)
+    # One int seeds every split and fit, and is recorded, so any run can be redone.
+    random_state = as_seed(random_state)
     pair = resolve_modalities(mdata, modality_in, modality_out)
     source, target = _populations(pair, source_mask, target_mask)
     splits = make_splits(pair, source, target, split=split, groups=groups, n_splits=n_splits,

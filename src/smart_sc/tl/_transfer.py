@@ -10,7 +10,7 @@ import pandas as pd
 
 from .. import baselines
 from .._core.chunked import as_numpy, is_dask_array, predict_blocks
-from .._input_scale import warn_if_counts
+from .._input_scale import warn_if_counts, warn_if_small_source
 from .._jsonable import jsonable
 from .._modalities import (
     PairedModalities,
@@ -334,6 +334,9 @@ def transfer(
     X, Y = X[:, gene_idx], Y[:, prot_idx]
     warn_if_counts(X, model.provenance, f"modality {modality_in!r} "
                    + (f"layer {layer_in!r}" if layer_in else ".X"), stacklevel=3)
+    n_source = model.provenance.get("n_cells")
+    if isinstance(n_source, int | np.integer):
+        warn_if_small_source(int(n_source), len(cells), stacklevel=3)
     estimator = SMARTRegressor(alignment.coef[np.ix_(gene_idx, prot_idx)].T,
                                **estimator_params).fit(X, Y)
 
@@ -431,6 +434,7 @@ def fit_source(
     use = gene_subset(pair.rna, mask_var)
     _, X, Y = _training_arrays(pair, cells, layer_in, layer_out)
     est = _SOURCE_METHODS[method](**params).fit(X[:, np.flatnonzero(use)], Y)
+    warn_if_small_source(len(cells), None, stacklevel=3)
     coef = np.atleast_2d(est.coef_).T
     prep = pair.rna.uns.get("smart_sc_preprocessing")
     return SourceModel.from_arrays(
