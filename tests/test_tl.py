@@ -458,6 +458,72 @@ def test_raw_counts_against_a_model_fitted_on_scaled_rna_are_flagged():
         smart_sc.tl.predict(mdata["rna"], source, key_added="scaled")  # the scaled .X
 
 
+def _log_normalised(mdata):
+    """The toy RNA log-normalised from its raw counts, not scaled (same genes)."""
+    import scanpy as sc
+
+    rna = mdata["rna"].copy()
+    rna.X = rna.layers["counts"].astype(np.float64)
+    sc.pp.normalize_total(rna, target_sum=1e4)
+    sc.pp.log1p(rna)
+    return rna
+
+
+def test_a_model_records_the_scale_of_its_training_cells(mdata, source):
+    _, is_target = _types(mdata)
+    scale = source.provenance["input_scale"]
+    assert scale["negative_share"] > 0.3  # scaled RNA: every zero count is negative
+    assert scale["positive_mean"] > 0
+    smart_sc.tl.transfer(mdata, source, mask_obs=is_target, transfer_gain=False, **FIXED)
+    exported = smart_sc.tl.to_model(mdata)
+    assert exported.provenance["input_scale"] == mdata.uns["smart"]["input_scale"]
+    assert exported.provenance["input_scale"]["negative_share"] > 0.3
+
+
+def test_unscaled_cells_against_a_model_fitted_on_scaled_ones_are_flagged(mdata, source):
+    # Log-normalised but unscaled cells are not counts: only the sign tells them.
+    rna = _log_normalised(mdata)
+    with pytest.warns(smart_sc.InputScaleWarning, match=r"were negative \(centred, scaled "
+                      r"RNA\) and these cells have none: they look unscaled") as record:
+        smart_sc.tl.predict(rna, source)
+    assert record[0].filename == __file__
+    _, is_target = _types(mdata)
+    mdata["rna"].layers["log"] = rna.X
+    with pytest.warns(smart_sc.InputScaleWarning, match="look unscaled"):
+        smart_sc.tl.transfer(mdata, source, mask_obs=is_target, layer_in="log",
+                             transfer_gain=False, **FIXED)
+
+
+def test_a_model_fitted_on_log_normalised_cells_flags_scaled_and_unlogged_ones(mdata):
+    is_source, is_target = _types(mdata)
+    mdata["rna"].layers["log"] = _log_normalised(mdata).X
+    model = smart_sc.tl.fit_source(mdata, mask_obs=is_source, layer_in="log")
+    assert model.provenance["input_scale"]["negative_share"] == 0
+    target = mdata["rna"][is_target].copy()
+    with warnings.catch_warnings():  # another population, the same preprocessing: silent
+        warnings.simplefilter("error", smart_sc.InputScaleWarning)
+        smart_sc.tl.predict(target, model, layer="log", key_added="same")
+    with pytest.warns(smart_sc.InputScaleWarning, match="look centred"):
+        smart_sc.tl.predict(target, model, key_added="scaled")  # .X is scaled
+    target.layers["unlogged"] = np.expm1(target.layers["log"])
+    with pytest.warns(smart_sc.InputScaleWarning, match=r"positive values average .* times "
+                      r"the model's"):
+        smart_sc.tl.predict(target, model, layer="unlogged", key_added="unlogged")
+
+
+def test_a_model_without_a_scale_record_is_not_checked(source):
+    import anndata as ad
+
+    bare = smart_sc.SourceModel(source.coef, source.intercept,
+                                {k: v for k, v in source.provenance.items()
+                                 if k not in ("input_scale", "preprocessing")})
+    rna = ad.AnnData(np.abs(np.random.default_rng(0).normal(size=(5, len(bare.genes)))),
+                     var=pd.DataFrame(index=bare.genes))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", smart_sc.InputScaleWarning)
+        smart_sc.tl.predict(rna, bare)
+
+
 def test_key_added_never_overwrites_another_tools_result(mdata, source):
     _, is_target = _types(mdata)
     data = mdata.copy()

@@ -10,7 +10,7 @@ import pandas as pd
 
 from .. import baselines
 from .._core.chunked import as_numpy, is_dask_array, predict_blocks
-from .._input_scale import warn_if_counts, warn_if_small_source
+from .._input_scale import check_input_scale, describe_scale, warn_if_small_source
 from .._jsonable import jsonable
 from .._modalities import (
     PairedModalities,
@@ -332,8 +332,9 @@ def transfer(
     _check_key_free(places, mdata.uns.get(key_added), key_added, ours="structural_rank")
     X_all, X, Y = _training_arrays(pair, cells, layer_in, layer_out)
     X, Y = X[:, gene_idx], Y[:, prot_idx]
-    warn_if_counts(X, model.provenance, f"modality {modality_in!r} "
-                   + (f"layer {layer_in!r}" if layer_in else ".X"), stacklevel=3)
+    check_input_scale(X, genes[gene_idx], model.genes, model.provenance,
+                      f"modality {modality_in!r} " + (f"layer {layer_in!r}" if layer_in
+                                                      else ".X"), stacklevel=3)
     n_source = model.provenance.get("n_cells")
     if isinstance(n_source, int | np.integer):
         warn_if_small_source(int(n_source), len(cells), stacklevel=3)
@@ -359,6 +360,7 @@ def transfer(
         intercept=np.atleast_1d(estimator.intercept_)[back],
         metrics=per_protein_metrics(Y[:, back], _predict(estimator, X)[:, back]),
         alignment=alignment, model=model)
+    uns["input_scale"] = describe_scale(X)  # for to_model's file and its later users
     per_protein = _per_protein_gain(estimator, proteins[prot_idx[back]], back)
     _store_gain(pair, key_added, per_protein)
     if per_protein is not None:
@@ -449,6 +451,7 @@ def fit_source(
         estimator_params={k: v for k, v in est.get_params().items()
                           if isinstance(v, str | int | float | bool | type(None))},
         preprocessing=prep if isinstance(prep, dict) else None,
+        input_scale=describe_scale(X[:, np.flatnonzero(use)]),
     )
 
 
@@ -510,6 +513,7 @@ def to_model(mdata, key: str = "smart", modality_in: str = "rna") -> SourceModel
         structural_rank=[int(v) for v in info["structural_rank"]],
         lam=float(info["lam"]),
         alpha=float(info["alpha"]),
+        **({"input_scale": info["input_scale"]} if "input_scale" in info else {}),
     )
 
 
@@ -589,8 +593,8 @@ def predict(
         )
     X = lazy_if_backed(get_matrix(adata, layer, modality_in))
     check_finite(X, ".X" if layer is None else f"layer {layer!r}")
-    warn_if_counts(X, model.provenance, ".X" if layer is None else f"layer {layer!r}",
-                   stacklevel=3)
+    check_input_scale(X, genes, model.genes, model.provenance,
+                      ".X" if layer is None else f"layer {layer!r}", stacklevel=3)
     if is_dask_array(X):  # block by block; a block with NaN raises when it is read
         pred = as_numpy(predict_blocks(X, alignment.coef, alignment.intercept))
     else:
