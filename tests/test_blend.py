@@ -12,7 +12,7 @@ from smart_sc._core.admm import (
     solve_admm,
 )
 from smart_sc._core.blend import choose_blend, residual_gram, simplex_grid
-from smart_sc._core.stats import compute_sums, validation_sse
+from smart_sc._core.stats import compute_sums, held_out_sse
 from smart_sc.baselines import ReducedRankRegression, SourceOnly, TargetRidge
 from smart_sc.datasets import estimation_error, simulate_transfer
 
@@ -30,10 +30,10 @@ def test_residual_gram_diagonal_is_validation_error_and_blend_is_quadratic(sim):
     coefs = [rng.normal(size=(30, 20)) for _ in range(3)]
     gram = residual_gram(held, train, coefs)
     for i, C in enumerate(coefs):
-        assert np.isclose(gram[i, i], validation_sse(held, train, C), rtol=1e-10)
+        assert np.isclose(gram[i, i], held_out_sse(held, train, C).sum(), rtol=1e-10)
     w = np.array([0.2, 0.5, 0.3])
     blended = sum(wi * C for wi, C in zip(w, coefs, strict=True))
-    assert np.isclose(w @ gram @ w, validation_sse(held, train, blended), rtol=1e-10)
+    assert np.isclose(w @ gram @ w, held_out_sse(held, train, blended).sum(), rtol=1e-10)
 
 
 def test_simplex_grid_covers_vertices_and_sums_to_one():

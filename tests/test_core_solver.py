@@ -164,8 +164,7 @@ def test_split_hessian_takes_the_same_steps_as_the_plain_hessian():
 def test_factored_validation_error_equals_the_dense_one(center):
     # Cross-validation scores C = L diag(d) R^T through L^T S L; it must be
     # the same number as from S C, intercept and all.
-    from smart_sc._core.stats import fold_sums, kfold_labels, total, validation_sse
-    from smart_sc._core.tuning import validation_sse_factored
+    from smart_sc._core.stats import fold_sums, held_out_sse, kfold_labels, total
 
     rng = np.random.default_rng(5)
     X = rng.normal(size=(80, 30)) + 1.5
@@ -175,9 +174,20 @@ def test_factored_validation_error_equals_the_dense_one(center):
     train = (total(sums) - held).to_stats(center)
     L, R = rng.normal(size=(30, 3)), np.linalg.qr(rng.normal(size=(7, 3)))[0]
     d = np.array([2.0, -1.0, 0.5])
-    dense = validation_sse(held, train, (L * d) @ R.T)
-    assert dense > 0
-    assert validation_sse_factored(held, train, L, d, R) == pytest.approx(dense, rel=1e-10)
+    C = (L * d) @ R.T
+    dense = held_out_sse(held, train, C)
+    # The residuals of the held-out cells themselves, with the training intercept.
+    rows, train_rows = kfold_labels(80, 4, 0) == 1, kfold_labels(80, 4, 0) != 1
+    b = (Y[train_rows].mean(0) - X[train_rows].mean(0) @ C) if center else 0.0
+    direct = ((Y[rows] - X[rows] @ C - b) ** 2).sum(axis=0)
+    np.testing.assert_allclose(dense, direct, rtol=1e-9)
+    np.testing.assert_allclose(held_out_sse(held, train, L * d, R), direct, rtol=1e-9)
+    # Some responses only: the columns of C (or rows of R) of those responses.
+    cols = np.array([4, 1])
+    np.testing.assert_allclose(held_out_sse(held, train, C[:, cols], targets=cols),
+                               direct[cols], rtol=1e-9)
+    np.testing.assert_allclose(held_out_sse(held, train, L * d, R[cols], targets=cols),
+                               direct[cols], rtol=1e-9)
 
 
 def test_rotated_start_gives_the_same_initial_state_as_the_coefficients():

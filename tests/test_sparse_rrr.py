@@ -14,7 +14,6 @@ from sklearn.utils.estimator_checks import check_estimator
 
 import smart_sc
 import smart_sc.baselines._sparse_rrr as sparse_rrr
-from smart_sc._core.stats import compute_sums, validation_sse_per_target
 from smart_sc.baselines import RSSVD, SOFAR, SRRR, ReducedRankRegression
 from smart_sc.tl._transfer import _SOURCE_METHODS
 
@@ -191,19 +190,6 @@ def test_1d_y_clone_and_determinism(cls):
     assert est.predict(X).shape == (X.shape[0],)
     again = clone(est).fit(X, Y[:, 0])
     np.testing.assert_array_equal(again.coef_, est.coef_)
-
-
-def test_held_out_error_in_factored_form_matches_the_statistics_module():
-    rng = np.random.default_rng(0)
-    X, Y = rng.normal(size=(90, 7)) + 3.0, rng.normal(size=(90, 5)) + 1.0
-    B, A = rng.normal(size=(7, 2)), np.linalg.qr(rng.normal(size=(5, 2)))[0]
-    for center in (True, False):
-        shift = (None, None) if center else (np.zeros(7), np.zeros(5))
-        train_sums = compute_sums(X[:70], Y[:70], *shift)
-        held_out = compute_sums(X[70:], Y[70:], train_sums.shift_x, train_sums.shift_y)
-        train = train_sums.to_stats(center)
-        expected = validation_sse_per_target(held_out, train, B @ A.T).sum()
-        assert sparse_rrr._held_out_sse(held_out, train, B, A) == pytest.approx(expected)
 
 
 # ----------------------------------------------------------------------------- failures

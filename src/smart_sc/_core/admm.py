@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .basis import SourceBasis, robust_svd
+from .proximal import soft_threshold
 from .stats import SufficientStats
 from .stiefel import SplitHessian, minimize_quadratic, polar, riemannian_gradient
 from .threads import threaded_product
@@ -312,10 +313,6 @@ def d_step(num: np.ndarray, quad: np.ndarray, alpha: float) -> np.ndarray:
     return np.where(safe, num / np.where(safe, den, 1.0), 0.0)
 
 
-def _soft(x: np.ndarray, k: float) -> np.ndarray:
-    return np.sign(x) * np.maximum(np.abs(x) - k, 0.0)
-
-
 def _orthonormal(W: np.ndarray) -> np.ndarray:
     # The retraction is exact only in exact arithmetic; clean up drift when seen.
     WtW = W.T @ W
@@ -436,8 +433,8 @@ def solve_admm(
 
         # Omega- and multiplier steps.
         Pu, Pv = W[r_u:], Z[r_v:]
-        ou = _soft(Pu + gu / rho, pb.lam_u / rho)
-        ov = _soft(Pv + gv / rho, pb.lam_v / rho)
+        ou = soft_threshold(Pu + gu / rho, pb.lam_u / rho)
+        ov = soft_threshold(Pv + gv / rho, pb.lam_v / rho)
         gu = gu + rho * (Pu - ou)
         gv = gv + rho * (Pv - ov)
 

@@ -23,19 +23,13 @@ from itertools import product
 
 import numpy as np
 
-from .stats import RawSums, SufficientStats
+from .stats import RawSums, SufficientStats, shifted_intercept
 
 __all__ = ["BlendResult", "choose_blend", "residual_gram", "residual_gram_per_target",
            "simplex_grid"]
 
 #: Spacing of the weight grid on the simplex.
 BLEND_STEP = 0.1
-
-
-def _shifted_intercept(held_out: RawSums, train: SufficientStats, coef: np.ndarray):
-    if not train.centered:
-        return np.zeros(coef.shape[1])
-    return (train.y_mean - held_out.shift_y) - (train.x_mean - held_out.shift_x) @ coef
 
 
 def residual_gram(held_out: RawSums, train: SufficientStats,
@@ -57,7 +51,7 @@ def residual_gram_per_target(held_out: RawSums, train: SufficientStats,
     already made (cheaply, for a low-rank ``C_i``); they cost most of the work.
     """
     k = len(coefs)
-    b = np.array([_shifted_intercept(held_out, train, C) for C in coefs])  # (k, q)
+    b = np.array([shifted_intercept(held_out, train, C) for C in coefs])  # (k, q)
     if sxx_coefs is None:
         sxx_coefs = [held_out.sxx @ C for C in coefs]
     C = np.array(coefs)  # (k, p, q)

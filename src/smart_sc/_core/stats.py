@@ -29,10 +29,10 @@ __all__ = [
     "SufficientStats",
     "compute_sums",
     "fold_sums",
+    "held_out_sse",
     "kfold_labels",
     "rank_tolerance",
-    "validation_sse",
-    "validation_sse_per_target",
+    "shifted_intercept",
 ]
 
 
@@ -342,30 +342,46 @@ def total(sums: list[RawSums]) -> RawSums:
     return acc
 
 
-def validation_sse_per_target(held_out: RawSums, train: SufficientStats,
-                              coef: np.ndarray, targets: np.ndarray | None = None
-                              ) -> np.ndarray:
+def shifted_intercept(held_out: RawSums, train: SufficientStats, left: np.ndarray,
+                      right: np.ndarray | None = None, targets=None) -> np.ndarray:
+    """Training intercept of ``C = left @ right.T`` in the shifted coordinates of ``held_out``.
+
+    ``(y_mean - shift_y) - (x_mean - shift_x) C`` per response (zeros when the
+    training statistics are not centred); ``right=None`` means ``C = left``.
+    With ``targets``, ``C`` holds the columns (or ``right`` the rows) of those
+    responses only.
+    """
+    n_targets = left.shape[1] if right is None else right.shape[0]
+    if not train.centered:
+        return np.zeros(n_targets)
+    t = slice(None) if targets is None else np.asarray(targets)
+    x_left = (train.x_mean - held_out.shift_x) @ left
+    return (train.y_mean[t] - held_out.shift_y[t]) - (x_left if right is None
+                                                      else right @ x_left)
+
+
+def held_out_sse(held_out: RawSums, train: SufficientStats, left: np.ndarray,
+                 right: np.ndarray | None = None, targets=None) -> np.ndarray:
     """Per response ``||y_val - X_val c - b||^2`` on held-out cells, from their sums.
 
-    ``b`` is the training intercept; in the shifted coordinates of the sums it is
-    ``(y_mean - shift_y) - (x_mean - shift_x) C``. With ``targets``, ``coef``
-    holds the columns of those responses only.
+    The coefficients are ``C = left @ right.T`` (``right=None``: ``C = left``,
+    ``p x q``); ``b`` is their training intercept (:func:`shifted_intercept`).
+    A factored ``C`` (``L diag(d) R^T`` as ``left = L * d``, or ``B A^T``) is
+    never formed: the quadratic term needs ``left^T S_xx left`` (``p^2 r``)
+    instead of ``S_xx C`` (``p^2 q``). With ``targets``, ``C`` holds the
+    columns of those responses only.
     """
     t = slice(None) if targets is None else np.asarray(targets)
-    if train.centered:
-        b = (train.y_mean[t] - held_out.shift_y[t]) - (train.x_mean - held_out.shift_x) @ coef
+    sxx_left = held_out.sxx @ left
+    if right is None:
+        cross = np.einsum("ij,ij->j", left, held_out.sxy[:, t])
+        quad = np.einsum("ij,ij->j", left, sxx_left)
+        x_c = left.T @ held_out.sx
     else:
-        b = np.zeros(coef.shape[1])
-    sse = (
-        np.diag(held_out.syy)[t]
-        - 2.0 * np.einsum("ij,ij->j", coef, held_out.sxy[:, t])
-        + np.einsum("ij,ij->j", coef, held_out.sxx @ coef)
-        - 2.0 * b * (held_out.sy[t] - coef.T @ held_out.sx)
-        + held_out.n * b * b
-    )
+        cross = np.einsum("jk,kj->j", right, left.T @ held_out.sxy[:, t])
+        quad = np.einsum("jk,kl,jl->j", right, left.T @ sxx_left, right)
+        x_c = right @ (left.T @ held_out.sx)
+    b = shifted_intercept(held_out, train, left, right, targets)
+    sse = (np.diag(held_out.syy)[t] - 2.0 * cross + quad
+           - 2.0 * b * (held_out.sy[t] - x_c) + held_out.n * b * b)
     return np.maximum(sse, 0.0)
-
-
-def validation_sse(held_out: RawSums, train: SufficientStats, coef: np.ndarray) -> float:
-    """``||Y_val - X_val C - 1 b^T||_F^2`` on held-out cells (all responses)."""
-    return float(validation_sse_per_target(held_out, train, coef).sum())

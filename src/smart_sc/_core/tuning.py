@@ -33,7 +33,7 @@ from .admm import (
 )
 from .ridge import ridge_gcv
 from .spectrum import cells_are_cheaper, with_cell_spectrum
-from .stats import RawSums
+from .stats import RawSums, held_out_sse
 
 __all__ = [
     "CV_LAMBDAS",
@@ -259,30 +259,9 @@ def cv_error(
         for j, (a, g) in enumerate(shrinkages):
             same = a == alpha and (g == pull or a == 0.0)
             d = best.d if same else refit_d(pb, best, a, g)
-            sse[j] += validation_sse_factored(fold.held_out, fold.train_stats, L, d, R)
+            sse[j] += held_out_sse(fold.held_out, fold.train_stats, L * d, R).sum()
         count += fold.held_out.n
     return sse / (count * basis.V0.shape[0])
-
-
-def validation_sse_factored(held_out: RawSums, train, L: np.ndarray, d: np.ndarray,
-                            R: np.ndarray) -> float:
-    """:func:`.stats.validation_sse` of ``C = L diag(d) R^T`` without forming ``S_xx C``.
-
-    The quadratic term needs ``L^T S_xx L`` (``p^2 r``) instead of
-    ``S_xx C`` (``p^2 q``): with 134 proteins and rank 10, a thirteenth.
-    """
-    Ld = L * d
-    cross = np.einsum("jk,kj->j", R, Ld.T @ held_out.sxy)
-    inner = Ld.T @ (held_out.sxx @ Ld)
-    quad = np.einsum("jk,kl,jl->j", R, inner, R)
-    x_sum = R @ (Ld.T @ held_out.sx)  # C^T sum(x)
-    if train.centered:
-        b = (train.y_mean - held_out.shift_y) - R @ (Ld.T @ (train.x_mean - held_out.shift_x))
-    else:
-        b = np.zeros(R.shape[0])
-    sse = (np.diag(held_out.syy) - 2.0 * cross + quad
-           - 2.0 * b * (held_out.sy - x_sum) + held_out.n * b * b)
-    return float(np.maximum(sse, 0.0).sum())
 
 
 def make_folds(fold_sums: Sequence[RawSums], basis: SourceBasis, *, center: bool,

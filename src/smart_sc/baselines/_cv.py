@@ -18,12 +18,12 @@ from .._core.stats import (
     RawSums,
     SufficientStats,
     fold_sums,
+    held_out_sse,
     kfold_labels,
     total,
-    validation_sse_per_target,
 )
 
-__all__ = ["FoldSums", "held_out_sse"]
+__all__ = ["FoldSums", "cv_sse"]
 
 
 class FoldSums:
@@ -60,8 +60,8 @@ class FoldSums:
             yield held_out, (self.full - held_out).to_stats(self.center)
 
 
-def held_out_sse(folds: FoldSums,
-                 fit: Callable[[SufficientStats], Iterable[np.ndarray]]) -> np.ndarray:
+def cv_sse(folds: FoldSums,
+           fit: Callable[[SufficientStats], Iterable[np.ndarray]]) -> np.ndarray:
     """Held-out squared error per candidate and response, summed over folds.
 
     ``fit(train)`` gives the ``p x q`` coefficients of every candidate on a
@@ -70,7 +70,7 @@ def held_out_sse(folds: FoldSums,
     """
     sse = 0.0
     for held_out, train in folds.splits():
-        sse = sse + np.array([validation_sse_per_target(held_out, train, coef)
+        sse = sse + np.array([held_out_sse(held_out, train, coef)
                               for coef in fit(train)])
     return np.asarray(sse)
 

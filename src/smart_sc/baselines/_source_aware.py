@@ -30,7 +30,7 @@ from .._core.randomness import RANDOM_STATE_CONSTRAINT
 from .._core.ridge import ridge_gcv
 from .._core.stats import SufficientStats
 from .._regressor_base import StatsLinearRegressor, check_source_coef
-from ._cv import FoldSums, held_out_sse
+from ._cv import FoldSums, cv_sse
 from ._params import FOLDS, POSITIVE_INT, Interval, StrOptions, check_entries
 from ._target import _DEFAULT_ALPHAS, _ols_coef
 
@@ -243,7 +243,7 @@ class SourceSubspaceRRR(StatsLinearRegressor):
         # The derived features of every candidate d are leading columns of X U0.
         Z = np.asarray(X @ U0, dtype=np.float64)
         folds = FoldSums(Z, y, self.cv, self.random_state, bool(self.fit_intercept))
-        mse = held_out_sse(folds, lambda train: [self._fit_dim(train, d) for d in dims])
+        mse = cv_sse(folds, lambda train: [self._fit_dim(train, d) for d in dims])
         mse = mse.sum(axis=1) / (folds.full.n * y.shape[1])
         best = int(np.argmin(mse))  # first minimum: ties go to the smaller d
         stats = folds.stats()
@@ -362,7 +362,7 @@ class SourceMixture(StatsLinearRegressor):
             C_t = _target_coef(train, self.target)
             return [(1.0 - w) * C_t + w * C0 for w in weights]
 
-        mse = held_out_sse(folds, mixtures).sum(axis=1) / (folds.full.n * y.shape[1])
+        mse = cv_sse(folds, mixtures).sum(axis=1) / (folds.full.n * y.shape[1])
         best = int(np.argmin(mse))  # first minimum: ties go to the smaller weight
         stats = folds.stats()
         w = float(weights[best])

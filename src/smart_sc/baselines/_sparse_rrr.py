@@ -34,10 +34,11 @@ import numpy as np
 from scipy.linalg.blas import dger as _dger
 from sklearn.exceptions import ConvergenceWarning
 
+from .._core.proximal import soft_threshold
 from .._core.randomness import RANDOM_STATE_CONSTRAINT
 from .._core.rank import is_design_ill_posed, select_rank_rsc
 from .._core.ridge import ridge_gcv
-from .._core.stats import RawSums, SufficientStats
+from .._core.stats import SufficientStats, held_out_sse
 from .._core.stiefel import polar
 from .._regressor_base import StatsLinearRegressor
 from ._cv import FoldSums
@@ -113,11 +114,6 @@ def _warn_unconverged(name: str, n_failed: int, max_iter: int) -> None:
 
 
 # --------------------------------------------------------------------------- shared maths
-
-
-def _soft(x: np.ndarray, t) -> np.ndarray:
-    """Entrywise soft-thresholding ``sign(x) (|x| - t)_+`` (``t = inf`` gives 0)."""
-    return np.sign(x) * np.maximum(np.abs(x) - t, 0.0)
 
 
 def _adaptive_weights(size: np.ndarray, gamma: float) -> np.ndarray:
@@ -313,22 +309,6 @@ def _srrr_solve(stats: SufficientStats, pen: np.ndarray, start: _SRRRState, *,
             return state, True
         previous = current
     return state, False
-
-
-def _held_out_sse(held_out: RawSums, train: SufficientStats, B: np.ndarray,
-                  A: np.ndarray) -> float:
-    """``||Y_val - X_val B A^T - 1 b^T||_F^2`` on held-out cells, in O(p^2 r + p q r).
-
-    :func:`~smart_sc._core.stats.validation_sse_per_target` summed over the
-    responses, for a coefficient matrix given as ``B A^T`` (never formed).
-    """
-    fit = float(np.vdot(B.T @ held_out.sxx @ B, A.T @ A))
-    cross = float(np.vdot(B, held_out.sxy @ A))
-    sse = float(np.trace(held_out.syy)) - 2.0 * cross + fit
-    if train.centered:
-        b = (train.y_mean - held_out.shift_y) - ((train.x_mean - held_out.shift_x) @ B) @ A.T
-        sse += -2.0 * float(b @ (held_out.sy - A @ (B.T @ held_out.sx))) + held_out.n * float(b @ b)
-    return max(sse, 0.0)
 
 
 def _srrr_fits(pilots: _Pilots, rank: int, lambdas: np.ndarray, gamma: float, *,
@@ -537,7 +517,7 @@ class SRRR(_RankedMixin, StatsLinearRegressor):
                 for (held_out, train, _), path in zip(splits, paths, strict=True):
                     fit, ok = next(path)
                     n_failed += int(not ok)
-                    sse[a, k] += _held_out_sse(held_out, train, fit.B, fit.A)
+                    sse[a, k] += held_out_sse(held_out, train, fit.B, fit.A).sum()
                 best, since = (sse[a, k], 0) if sse[a, k] < best else (best, since + 1)
                 if since >= _PATIENCE:
                     break
@@ -691,7 +671,7 @@ def _unit_solve(stats: SufficientStats, lam: float, weights, start: _Unit, *,
         u = a / norm_a
         g = stats.xy.T @ u
         if lam > 0.0:
-            g = _soft(g, lam * w_d * _weighted_l1(w_u, u) * w_v)
+            g = soft_threshold(g, lam * w_d * _weighted_l1(w_u, u) * w_v)
         b = g / float(u @ stats.xx @ u)
         d = float(np.linalg.norm(b))
         if d == 0.0:
@@ -1070,8 +1050,8 @@ def _sofar_solve(stats: SufficientStats, pens, start: _SofarState, *, lipschitz:
         s.n_iter = it + 1
         _sofar_svd_block(stats, s, pen_d, lipschitz)
         UD, VD = s.U * s.d, s.V * s.d
-        A = _soft(UD + s.dual_a, pen_a / s.rho)
-        B = _soft(VD + s.dual_b, pen_b / s.rho)
+        A = soft_threshold(UD + s.dual_a, pen_a / s.rho)
+        B = soft_threshold(VD + s.dual_b, pen_b / s.rho)
         gap_a, gap_b, step_a, step_b = UD - A, VD - B, A - s.A, B - s.B
         primal = math.sqrt(_sq(gap_a) + _sq(gap_b))
         dual = s.rho * math.sqrt(_sq(step_a) + _sq(step_b))

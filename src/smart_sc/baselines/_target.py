@@ -29,7 +29,7 @@ from sklearn.linear_model import lasso_path
 from .._core.randomness import RANDOM_STATE_CONSTRAINT, as_seed
 from .._core.rank import select_rank_rsc
 from .._core.ridge import DEFAULT_RIDGE_ALPHAS, ridge_gcv
-from .._core.stats import SufficientStats, validation_sse_per_target
+from .._core.stats import SufficientStats, held_out_sse
 from .._regressor_base import StatsLinearRegressor, check_source_coef
 from ._cv import FoldSums
 from ._params import (
@@ -346,7 +346,7 @@ def _lasso_cv_sse(folds: FoldSums, grid: np.ndarray, *, max_iter: int, tol: floa
                 coef_init=end[:, cols] if start else None, selection=selection)
             short[start:stop, cols] += ~conv
             for k in range(stop - start):
-                sse[start + k, cols] += validation_sse_per_target(held_out, train, coefs[k],
+                sse[start + k, cols] += held_out_sse(held_out, train, coefs[k],
                                                                   targets=cols)
             end[:, cols] = coefs[-1]
         if patience is None:
