@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from ._core.chunked import as_numpy, is_dask_array
+from ._core.arrays import as_numpy, check_finite, is_dask_array
 
 try:  # MuData is a dependency, but keep the AnnData path importable without it.
     from mudata import MuData
@@ -186,22 +186,6 @@ def lazy_if_backed(M):
                               chunks=(BACKED_BLOCK_ROWS, int(M.shape[1])))
     except ImportError:  # no dask: the matrix is read as before
         return M
-
-
-def check_finite(M, what: str) -> None:
-    """Raise ``ValueError`` counting NaN and infinite entries of ``M``.
-
-    A dask array is not read here: the fit's statistics pass and the
-    predictions count its NaN and infinite entries block by block and raise
-    then (:mod:`smart_sc._core.chunked`).
-    """
-    if is_dask_array(M):
-        return
-    values = M.data if sp.issparse(M) else np.asarray(M)
-    n_nan = int(np.isnan(values).sum())
-    n_inf = int(np.isinf(values).sum())
-    if n_nan or n_inf:
-        raise ValueError(f"{what} contains {n_nan} NaN and {n_inf} infinite value(s)")
 
 
 _MASK_FORMS = ("a boolean array with one entry per observation, a boolean Series indexed "

@@ -19,7 +19,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._core.chunked import as_row_chunked, is_dask_array, predict_blocks
+from ._core.arrays import as_row_chunked, is_dask_array, predict_blocks
 from ._core.stats import SufficientStats, compute_sums
 
 __all__ = ["StatsLinearRegressor", "check_source_coef"]

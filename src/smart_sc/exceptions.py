@@ -20,4 +20,4 @@ class SmallSourceWarning(UserWarning):
 
 
 class InputScaleWarning(UserWarning):
-    """The RNA looks like raw counts, but the model was fitted on processed RNA."""
+    """The RNA is not on the model's scale: raw counts, unscaled, or normalised otherwise."""

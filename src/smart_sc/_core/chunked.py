@@ -9,7 +9,7 @@ memory holds a few blocks and a few ``p x p`` partial sums at a time, never
 the cells.
 
 The blocks are those of the in-memory pass: each fold's cells in order, cut
-every :func:`.stats._block_rows` cells, shifted by the in-memory shift (the
+every :func:`.stats.block_rows` cells, shifted by the in-memory shift (the
 column means of the same first rows), with the in-memory folds
 (:func:`.stats.kfold_labels`); and their sums are added in the in-memory
 order (a chain, not a tree). A dask fit therefore gets bit-for-bit the
@@ -31,98 +31,15 @@ without it.
 from __future__ import annotations
 
 import logging
-import sys
 
 import numpy as np
-import scipy.sparse as sp
 
-from .stats import RawSums, _as_dense_targets, _block_rows, compute_sums, default_shift
+from .arrays import as_row_chunked, count_nonfinite, nonfinite_message
+from .stats import RawSums, as_dense_targets, block_rows, compute_sums, default_shift
 
-__all__ = [
-    "as_numpy",
-    "as_row_chunked",
-    "da_blockwise_sums",
-    "dask_compute_sums",
-    "dask_fold_sums",
-    "is_dask_array",
-    "predict_blocks",
-]
+__all__ = ["da_blockwise_sums", "dask_compute_sums", "dask_fold_sums"]
 
 logger = logging.getLogger("smart_sc")
-
-
-def is_dask_array(x) -> bool:
-    """Whether ``x`` is a dask array (without importing dask if nothing has).
-
-    Parameters
-    ----------
-    x : object
-        Anything.
-
-    Returns
-    -------
-    bool
-        True for a :class:`dask.array.Array`.
-
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da
-    >>> is_dask_array(da.zeros((4, 2), chunks=2)), is_dask_array(np.zeros((4, 2)))
-    (True, False)
-    """
-    # No dask array can exist before dask.array has been imported.
-    module = sys.modules.get("dask.array")
-    return module is not None and isinstance(x, module.Array)
-
-
-def as_row_chunked(x, rows=None):
-    """``x`` as a 2-D dask array with one chunk across the columns.
-
-    Parameters
-    ----------
-    x : dask.array.Array or array-like
-        Cells x features (or responses); a 1-D array is one column. A numpy
-        array or scipy sparse matrix is wrapped without a copy.
-    rows : tuple of int or None
-        Row chunks to give ``x`` (those of the design, so that the blocks of
-        ``X`` and ``Y`` line up); ``None`` keeps ``x``'s own.
-
-    Returns
-    -------
-    dask.array.Array
-        The same values, chunked along rows only.
-
-    Examples
-    --------
-    >>> import dask.array as da
-    >>> x = da.ones((6, 4), chunks=(2, 2))
-    >>> as_row_chunked(x).chunks
-    ((2, 2, 2), (4,))
-    >>> as_row_chunked(x[:, 0], rows=(3, 3)).chunks
-    ((3, 3), (1,))
-    """
-    import dask.array as da
-
-    if not is_dask_array(x):
-        if sp.issparse(x):
-            x = sp.csr_matrix(x)
-        x = da.from_array(x, chunks=(rows if rows is not None else "auto", -1)
-                          if x.ndim == 2 else (rows if rows is not None else "auto",))
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.ndim != 2:
-        raise ValueError(f"expected a 1-D or 2-D array, got {x.ndim}-D")
-    if any(np.isnan(c) for c in x.chunks[0]):
-        raise ValueError("the dask array's row chunk sizes are unknown; call "
-                         "x.compute_chunk_sizes() first")
-    return x.rechunk({0: rows if rows is not None else x.chunks[0], 1: -1})
-
-
-def _non_finite(block) -> tuple[int, int]:
-    values = block.data if sp.issparse(block) else np.asarray(block)
-    if values.dtype.kind not in "fc":  # integers and booleans are always finite
-        return 0, 0
-    return int(np.isnan(values).sum()), int(np.isinf(values).sum())
 
 
 def _layout(p: int, q: int) -> list[tuple[str, tuple[int, ...]]]:
@@ -138,12 +55,12 @@ def _packed_size(p: int, q: int) -> int:
 def _block_sums(x, y, *, shift_x: np.ndarray, shift_y: np.ndarray) -> np.ndarray:
     """Sums of one block of cells (one in-memory block), packed as ``(1, L)``."""
     p, q = x.shape[1], y.shape[1]
-    bad = np.array([*_non_finite(x), *_non_finite(y)], dtype=np.float64)
+    bad = np.array([*count_nonfinite(x), *count_nonfinite(y)], dtype=np.float64)
     out = np.zeros((1, _packed_size(p, q)))
     out[0, -4:] = bad
     if bad.any():  # the fit will be refused: count, do not sum
         return out
-    sums = compute_sums(x, _as_dense_targets(y), shift_x, shift_y)
+    sums = compute_sums(x, as_dense_targets(y), shift_x, shift_y)
     out[0, :-4] = np.concatenate([[sums.n], sums.sx, sums.sy, sums.sxx.ravel(),
                                   sums.sxy.ravel(), sums.syy.ravel()])
     return out
@@ -181,17 +98,17 @@ def _first_rows_shift(X, Y) -> tuple[np.ndarray, np.ndarray]:
     """The in-memory shift (:func:`.stats.default_shift`), from the same first rows."""
     import dask
 
-    rows = min(_block_rows(X.shape[1]), X.shape[0])
+    rows = min(block_rows(X.shape[1]), X.shape[0])
     x0, y0 = dask.compute(X[:rows], Y[:rows])
-    return default_shift(x0, _as_dense_targets(y0))
+    return default_shift(x0, as_dense_targets(y0))
 
 
 def _raise_if_non_finite(bad: np.ndarray) -> None:
     n_nan_x, n_inf_x, n_nan_y, n_inf_y = (round(float(v)) for v in bad)
     for what, n_nan, n_inf in (("X", n_nan_x, n_inf_x), ("y", n_nan_y, n_inf_y)):
         if n_nan or n_inf:
-            raise ValueError(f"{what} contains {n_nan} NaN and {n_inf} infinite value(s) "
-                             "(found while computing the statistics of the dask array)")
+            raise ValueError(nonfinite_message(
+                what, n_nan, n_inf, "(found while computing the statistics of the dask array)"))
 
 
 def dask_fold_sums(X, Y, folds, n_folds: int, shift_x=None, shift_y=None) -> list[RawSums]:
@@ -253,7 +170,7 @@ def dask_fold_sums(X, Y, folds, n_folds: int, shift_x=None, shift_y=None) -> lis
     shift_y = np.asarray(shift_y, dtype=np.float64)
     # Each fold's cells, in order, cut into the blocks the in-memory pass
     # uses; every block's sums are computed where its cells are, in parallel.
-    rows = _block_rows(p)
+    rows = block_rows(p)
     per_fold = []
     for k in range(n_folds):
         idx = np.flatnonzero(folds == k)
@@ -351,93 +268,3 @@ def dask_compute_sums(X, Y, shift_x=None, shift_y=None) -> RawSums:
     np.float64(10.0)
     """
     return dask_fold_sums(X, Y, np.zeros(X.shape[0], dtype=np.intp), 1, shift_x, shift_y)[0]
-
-
-def _predict_block(x, coef_pq: np.ndarray, intercept: np.ndarray, ravel: bool) -> np.ndarray:
-    n_nan, n_inf = _non_finite(x)
-    if n_nan or n_inf:
-        raise ValueError(f"X contains {n_nan} NaN and {n_inf} infinite value(s) in a block "
-                         "of the dask array")
-    x = x.astype(np.float64) if x.dtype != np.float64 else x
-    out = np.asarray(x @ coef_pq) + intercept
-    return out[:, 0] if ravel else out
-
-
-def predict_blocks(X, coef_pq: np.ndarray, intercept, *, ravel: bool = False):
-    """Lazy predictions ``X @ coef_pq + intercept`` of a dask ``X``, block by block.
-
-    Parameters
-    ----------
-    X : dask.array.Array of shape (n_cells, n_features)
-        Design (dense or scipy-sparse chunks).
-    coef_pq : ndarray of shape (n_features, n_targets)
-        Coefficients.
-    intercept : ndarray of shape (n_targets,) or float
-        Intercept.
-    ravel : bool
-        Return a 1-D array (one response).
-
-    Returns
-    -------
-    dask.array.Array of shape (n_cells, n_targets) or (n_cells,)
-        Predictions with ``X``'s row chunks; a block with NaN or infinite
-        values raises ``ValueError`` when computed.
-
-    Examples
-    --------
-    >>> import numpy as np, dask.array as da
-    >>> pred = predict_blocks(da.ones((6, 2), chunks=(3, 2)), np.ones((2, 1)), np.zeros(1))
-    >>> pred.chunks, float(pred.sum().compute())
-    (((3, 3), (1,)), 12.0)
-    """
-    X = as_row_chunked(X)
-    coef_pq = np.asarray(coef_pq, dtype=np.float64)
-    intercept = np.broadcast_to(np.asarray(intercept, dtype=np.float64),
-                                (coef_pq.shape[1],)).copy()
-    q = coef_pq.shape[1]
-    if ravel:
-        return X.map_blocks(_predict_block, coef_pq, intercept, True, drop_axis=1,
-                            chunks=(X.chunks[0],), dtype=np.float64,
-                            meta=np.empty((0,)))
-    return X.map_blocks(_predict_block, coef_pq, intercept, False, chunks=(X.chunks[0], (q,)),
-                        dtype=np.float64, meta=np.empty((0, 0)))
-
-
-def _dense_block(block) -> np.ndarray:
-    return block.toarray() if sp.issparse(block) else np.asarray(block)
-
-
-def as_numpy(x) -> np.ndarray:
-    """``x`` as a numpy array; a dask array is computed block by block into it.
-
-    The blocks are written into one preallocated array as they are computed
-    (:func:`dask.array.store`), so memory holds the result and a few blocks,
-    never a second copy; scipy-sparse chunks are densified one at a time.
-
-    Parameters
-    ----------
-    x : dask.array.Array or array-like
-        Anything :func:`numpy.asarray` takes, or a dask array.
-
-    Returns
-    -------
-    ndarray
-        The values of ``x``.
-
-    Examples
-    --------
-    >>> import dask.array as da
-    >>> as_numpy(da.arange(6, chunks=2).reshape(3, 2)).tolist()
-    [[0, 1], [2, 3], [4, 5]]
-    """
-    if not is_dask_array(x):
-        return np.asarray(x)
-    import dask.array as da
-
-    if any(np.isnan(c) for chunks in x.chunks for c in chunks):
-        raise ValueError("the dask array's chunk sizes are unknown; call "
-                         "x.compute_chunk_sizes() first")
-    x = x.map_blocks(_dense_block, dtype=x.dtype, meta=np.empty((0,) * x.ndim, x.dtype))
-    out = np.empty(x.shape, dtype=x.dtype)
-    da.store(x, out, lock=False)
-    return out

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import KFold
 
+from .arrays import is_dask_array
 from .threads import callers_threads
 
 __all__ = [
@@ -191,7 +192,8 @@ class SufficientStats:
         return self.y_mean - self.x_mean @ coef
 
 
-def _as_dense_targets(Y) -> np.ndarray:
+def as_dense_targets(Y) -> np.ndarray:
+    """Return the responses as a dense 2-D float array (one column for a 1-D ``y``)."""
     # Responses (proteins) are few; a dense copy is cheap and keeps every
     # product below sparse @ dense.
     if sp.issparse(Y):
@@ -232,7 +234,8 @@ for _sparse_type in (sp.spmatrix, sp.sparray):
     _row_blocks.register(_sparse_type)(_sparse_row_blocks)
 
 
-def _block_rows(p: int) -> int:
+def block_rows(p: int) -> int:
+    """Cells per block of the one pass for ``p`` features (bounded memory per block)."""
     return max(1, _BLOCK_ENTRIES // max(p, 1))
 
 
@@ -245,7 +248,7 @@ def _cross_products(X, Y: np.ndarray, shift_x: np.ndarray):
     p, q = X.shape[1], Y.shape[1]
     sx, sy = np.zeros(p), np.zeros(q)
     sxx, sxy, syy = np.zeros((p, p)), np.zeros((p, q)), np.zeros((q, q))
-    rows = _block_rows(p)
+    rows = block_rows(p)
     for start, block in zip(range(0, X.shape[0], rows), _row_blocks(X, rows), strict=True):
         block -= shift_x
         y = Y[start:start + rows]
@@ -265,15 +268,13 @@ def default_shift(X, Y) -> tuple[np.ndarray, np.ndarray]:
     block is read the same way for every storage, so dense and sparse inputs
     get the same shift.
     """
-    Yd = _as_dense_targets(Y)
-    first = next(iter(_row_blocks(X, _block_rows(X.shape[1]))))
+    Yd = as_dense_targets(Y)
+    first = next(iter(_row_blocks(X, block_rows(X.shape[1]))))
     return first.mean(axis=0), Yd[: first.shape[0]].mean(axis=0)
 
 
 def _chunked(X, Y) -> bool:
     """Whether ``X`` or ``Y`` is a dask array (:mod:`.chunked` computes their sums)."""
-    from .chunked import is_dask_array
-
     return is_dask_array(X) or is_dask_array(Y)
 
 
@@ -283,7 +284,7 @@ def compute_sums(X, Y, shift_x=None, shift_y=None) -> RawSums:
         from .chunked import dask_compute_sums
 
         return dask_compute_sums(X, Y, shift_x, shift_y)
-    Yd = _as_dense_targets(Y)
+    Yd = as_dense_targets(Y)
     if shift_x is None or shift_y is None:
         shift_x, shift_y = default_shift(X, Yd)
     sx, sy, sxx, sxy, syy = _cross_products(X, Yd - shift_y, shift_x)
@@ -322,7 +323,7 @@ def fold_sums(X, Y, folds: np.ndarray, n_folds: int, *, center: bool) -> list[Ra
             return dask_fold_sums(X, Y, folds, n_folds)
         q = 1 if Y.ndim == 1 else Y.shape[1]
         return dask_fold_sums(X, Y, folds, n_folds, np.zeros(X.shape[1]), np.zeros(q))
-    Yd = _as_dense_targets(Y)
+    Yd = as_dense_targets(Y)
     if center:
         shift_x, shift_y = default_shift(X, Yd)
     else:

@@ -8,9 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .. import baselines
-from .._core.chunked import as_numpy, is_dask_array, predict_blocks
-from .._input_scale import check_input_scale, describe_scale, warn_if_small_source
+from .. import __version__, baselines
+from .._core.arrays import as_numpy, linear_predict
 from .._jsonable import jsonable
 from .._modalities import (
     PairedModalities,
@@ -24,7 +23,8 @@ from .._modalities import (
     select_cells,
 )
 from ..estimator import SMARTRegressor
-from ..source import SourceModel, _package_version, as_source_model
+from ..source import SourceModel, as_source_model
+from ..source._scale import check_input_scale, describe_scale, warn_if_small_source
 from ._evaluate import per_protein_metrics
 from ._tuning_record import tuning_record
 
@@ -189,7 +189,7 @@ def _fit_record(estimator, *, params: dict, genes, proteins, intercept, metrics:
                 alignment, model: SourceModel) -> dict:
     """Build the ``.uns`` record of a fit: parameters, choices, scores and provenance."""
     return {
-        "params": {**params, "smart_sc_version": _package_version()},
+        "params": {**params, "smart_sc_version": __version__},
         "genes": list(genes),
         "proteins": list(proteins),
         "rank": int(estimator.rank_),
@@ -595,10 +595,8 @@ def predict(
     check_finite(X, ".X" if layer is None else f"layer {layer!r}")
     check_input_scale(X, genes, model.genes, model.provenance,
                       ".X" if layer is None else f"layer {layer!r}", stacklevel=3)
-    if is_dask_array(X):  # block by block; a block with NaN raises when it is read
-        pred = as_numpy(predict_blocks(X, alignment.coef, alignment.intercept))
-    else:
-        pred = np.asarray(X @ alignment.coef) + np.asarray(alignment.intercept)
+    # A dask X is predicted block by block; a block with NaN raises when it is read.
+    pred = as_numpy(linear_predict(X, alignment.coef, alignment.intercept))
     adata.obsm[key_added] = pd.DataFrame(pred, index=adata.obs_names,
                                          columns=model.proteins)
     adata.uns[key_added] = {"alignment": alignment.summary(), "missing": missing,

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["N_EXAMPLES", "as_float_array", "check_finite", "check_names", "count_nonfinite",
-           "examples"]
+__all__ = ["N_EXAMPLES", "as_float_array", "check_names", "examples"]
 
 #: How many names a message or a summary shows.
 N_EXAMPLES = 5
@@ -58,19 +57,6 @@ def check_names(values: Iterable[Any], what: str, *, hint: str = "") -> pd.Index
             f"{what} must be unique; {len(dups)} duplicated name(s): {examples(dups)}"
         )
     return index
-
-
-def count_nonfinite(values: np.ndarray) -> tuple[int, int]:
-    return int(np.isnan(values).sum()), int(np.isinf(values).sum())
-
-
-def check_finite(values: np.ndarray, what: str) -> None:
-    n_nan, n_inf = count_nonfinite(values)
-    if n_nan or n_inf:
-        raise ValueError(
-            f"{what} must be finite; found {n_nan} NaN and {n_inf} infinite value(s) "
-            f"out of {values.size}"
-        )
 
 
 def as_float_array(values: Any, what: str) -> np.ndarray:

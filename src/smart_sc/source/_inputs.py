@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._jsonable import jsonable
-from ._names import as_float_array, check_finite, check_names, examples
+from .._core.arrays import check_finite
+from .._jsonable import jsonable
+from ._names import as_float_array, check_names, examples
 
 __all__ = ["arrays_frame", "checked_coef", "checked_intercept", "estimator_frame",
            "estimator_params"]

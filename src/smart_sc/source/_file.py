@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._names import count_nonfinite, examples
+from .._core.arrays import count_nonfinite
+from ._names import examples
 
 #: Identifies our files: any other AnnData or archive is "not a SourceModel file".
 FORMAT = "smart_sc.SourceModel"

@@ -2,8 +2,8 @@
 
 :class:`SourceAlignment` holds the source's coefficients in the target's order,
 with what is missing on either side; :func:`align` builds it. The names are
-checked by :mod:`smart_sc._names`; what a model is built from, by
-:mod:`smart_sc._model_inputs`.
+checked by :mod:`smart_sc.source._names`; what a model is built from, by
+:mod:`smart_sc.source._inputs`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ preprocessing, which estimator, which smart_sc version).
 It is saved as an AnnData of genes x proteins in ``.h5ad`` (coefficients in ``X``,
 ``var["intercept"]``, provenance in ``uns["smart_sc_source_model"]``): any scverse
 tool opens it, names included, and loading never unpickles. Saving is atomic and
-loading checks everything (layout and checks: :mod:`smart_sc._source_file`).
+loading checks everything (layout and checks: :mod:`smart_sc.source._file`).
 
 Earlier ``.npz`` files (format version 1) still load, through a small read-only
 reader (``numpy.load(allow_pickle=False)``, same checks), rather than raising:
@@ -24,30 +24,22 @@ import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from . import _model_inputs as _inputs
-from . import _source_file
+from .. import __version__
+from .._jsonable import jsonable
+from . import _file, _inputs
 from ._alignment import SourceAlignment, align
-from ._jsonable import jsonable
-from ._model_inputs import checked_coef, checked_intercept
-from ._source_file import FORMAT, FORMAT_VERSION
+from ._file import FORMAT, FORMAT_VERSION
+from ._inputs import checked_coef, checked_intercept
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "SourceAlignment", "SourceModel", "as_source_model"]
 
 logger = logging.getLogger("smart_sc")
-
-
-def _package_version() -> str:
-    try:
-        return version("smart-sc")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0+unknown"
 
 
 class SourceModel:
@@ -115,7 +107,7 @@ class SourceModel:
         prov = jsonable(dict(provenance), strict=True, where="provenance")
         if fill_defaults:
             prov.setdefault("created", datetime.now(UTC).isoformat(timespec="seconds"))
-            prov.setdefault("smart_sc_version", _package_version())
+            prov.setdefault("smart_sc_version", __version__)
         self.coef = pd.DataFrame(values, index=genes, columns=proteins)
         self.coef.index.name = "gene"
         self.coef.columns.name = "protein"
@@ -322,9 +314,9 @@ class SourceModel:
                                     "exist; create it first")
         if not path.suffix:
             path = path.with_suffix(".h5ad")
-        written_by = f"smart_sc {_package_version()}"
-        adata = _source_file.to_anndata(self.coef, self.intercept, self.provenance, written_by)
-        _source_file.write_atomic(adata, path)
+        written_by = f"smart_sc {__version__}"
+        adata = _file.to_anndata(self.coef, self.intercept, self.provenance, written_by)
+        _file.write_atomic(adata, path)
         logger.debug("saved %r to %s", self, path)
         return path
 
@@ -360,7 +352,7 @@ class SourceModel:
             path = path.with_suffix(".h5ad")
         if path.is_dir():
             raise IsADirectoryError(f"{path} is a directory, not a SourceModel file")
-        frame, intercept, provenance, damaged, check_content = _source_file.read(path)
+        frame, intercept, provenance, damaged, check_content = _file.read(path)
         model = cls.__new__(cls)
         try:  # no defaults filled: a loaded model says what the file says
             model._setup(frame, intercept, provenance, fill_defaults=False)

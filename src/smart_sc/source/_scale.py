@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._core.chunked import as_numpy, is_dask_array
-from .exceptions import InputScaleWarning, SmallSourceWarning
+from .._core.arrays import as_numpy, is_dask_array
+from ..exceptions import InputScaleWarning, SmallSourceWarning
 
 __all__ = ["MIN_SOURCE_CELLS", "check_input_scale", "describe_scale", "warn_if_counts",
            "warn_if_rescaled", "warn_if_small_source"]
