@@ -44,7 +44,7 @@ from _provenance import code_version, describe
 
 import smart_sc
 from smart_sc.pl import benchmark_summary
-from smart_sc.tl._benchmark import METHODS
+from smart_sc.tl import BENCHMARK_METHODS
 
 logger = logging.getLogger("benchmarks.real_data")
 
@@ -69,7 +69,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--min-test-cells", type=int, default=15)
     p.add_argument("--n-jobs", type=int, default=None)
     p.add_argument("--source-methods", nargs="+", default=["ols", "ridge", "lasso", "rrr"])
-    p.add_argument("--methods", nargs="+", default=list(METHODS))
+    p.add_argument("--methods", nargs="+", default=list(BENCHMARK_METHODS))
     p.add_argument("--n-top-genes", type=int, default=3000)
     p.add_argument("--top-k", type=int, default=150,
                    help="genes screened per population; 0 skips screening")

@@ -258,7 +258,8 @@ def test_tl_fit_source_and_predict_on_dask_backed_data(tl_inputs):
 def test_tl_on_backed_anndata_streams_and_equals_in_memory(tl_inputs, tmp_path, monkeypatch):
     import anndata as ad
 
-    from smart_sc import _modalities, tl
+    from smart_sc import tl
+    from smart_sc.get import _modalities
 
     monkeypatch.setattr(_modalities, "BACKED_BLOCK_ROWS", 128)
 

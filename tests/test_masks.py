@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import smart_sc
-from smart_sc._modalities import mask_obs_names
+from smart_sc.get import mask_obs_names
 
 OBS = pd.DataFrame({"cell_type": pd.Categorical(["NK", "ILC1", "NK", "B"]),
                     "is_nk": [True, False, True, False]},

@@ -14,7 +14,7 @@ from matplotlib.axes import Axes
 from mudata import MuData
 from scipy.linalg import subspace_angles
 
-from .._modalities import modality_adata, obsm_frame, resolve_modalities, select_cells
+from ..get import modality_adata, obsm_frame, resolve_modalities, select_cells
 from ..source import SourceModel
 from ..tl import to_model
 from ._figures import new_or_given_axes as _axes

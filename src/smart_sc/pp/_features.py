@@ -8,16 +8,18 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._modalities import get_matrix
-from ._utils import (
+from ..get import (
     check_finite,
     copy_data,
-    logger,
-    record,
+    get_matrix,
     resolve_groups,
     resolve_modalities,
-    rows,
+    rows_of,
     update_mudata,
+)
+from ._record import (
+    logger,
+    record,
 )
 
 __all__ = ["drop_constant_features", "screen_genes"]
@@ -39,7 +41,7 @@ def _constant_columns(M) -> np.ndarray:
 
 def _group_matrices(pair, cells, layer_in, layer_out):
     """RNA rows (sparse or dense) and dense protein rows of ``cells``, checked finite."""
-    X = rows(get_matrix(pair.rna, layer_in, pair.modality_in), pair.rna.obs_names, cells)
+    X = rows_of(get_matrix(pair.rna, layer_in, pair.modality_in), pair.rna.obs_names, cells)
     Y = pair.protein_matrix(cells, layer_out)
     check_finite(X, f"modality {pair.modality_in!r} ({'.X' if layer_in is None else layer_in})")
     check_finite(Y, f"proteins {pair.modality_out!r} ({'.X' if layer_out is None else layer_out})")

@@ -8,16 +8,15 @@ import numpy as np
 import scanpy as sc
 import scipy.sparse as sp
 
-from .._modalities import get_matrix
-from ._utils import (
-    MuData,
-    as_float,
-    check_counts,
-    copy_data,
+try:  # MuData is a dependency, but keep the AnnData path importable without it.
+    from mudata import MuData
+except ImportError:  # pragma: no cover
+    MuData = ()  # type: ignore[assignment,misc]
+
+from ..get import check_counts, copy_data, get_matrix, modality_adata, update_mudata
+from ._record import (
     logger,
-    modality_adata,
     record,
-    update_mudata,
 )
 
 __all__ = ["clr_proteins", "normalize_rna"]
@@ -27,6 +26,14 @@ _CLR_FLAVORS = {
     "per_cell": (1, "stoeckius"),
     "per_protein": (0, "seurat"),
 }
+
+
+def as_float(M):
+    """Return a float copy of ``M`` (dense or sparse); float32/64 kept, others to float64."""
+    dtype = M.dtype if np.issubdtype(M.dtype, np.floating) else np.float64
+    if sp.issparse(M):
+        return M.astype(dtype, copy=True)
+    return np.array(M, dtype=dtype, copy=True)
 
 
 def _load_counts(adata, layer, modality, check, fn):

@@ -24,40 +24,23 @@ from sklearn.metrics import r2_score
 from tqdm.auto import tqdm
 
 from .._core.randomness import as_seed
-from .._modalities import check_finite, get_matrix, resolve_modalities, select_cells
-from ..baselines import (
-    OffsetTransfer,
-    ReducedRankRegression,
-    SourceMixture,
-    SourceOnly,
-    SourceSubspaceRRR,
-    TargetLasso,
-    TargetOLS,
-    TargetRidge,
-    placebo_coef,
-)
+from ..baselines import SOURCE_METHODS, source_method
 from ..estimator import SMARTRegressor
+from ..get import check_counts, check_finite, get_matrix, resolve_modalities, select_cells
 from ..pp._split import CellLocal, SplitMatrices, cell_local, prepare_split
-from ..pp._utils import check_counts
 from ._evaluate import per_protein_metrics
+from ._methods import BENCHMARK_METHODS, METHOD_ALIASES
 from ._splits import _Split, make_splits
-from ._transfer import _SOURCE_METHODS
 
 __all__ = ["benchmark"]
 
 logger = logging.getLogger("smart_sc")
 
 #: Methods that use a source model (one row per source method).
-TRANSFER_METHODS = ("smart", "smart_placebo", "source_only", "ridge_to_source", "source_rrr",
-                    "mixture")
+TRANSFER_METHODS = tuple(n for n, m in BENCHMARK_METHODS.items() if m.uses_source)
 #: Target-only methods (one row per split, source "none").
-TARGET_METHODS = ("target_ridge", "target_ols", "target_lasso", "target_rrr",
-                  "reduced_rank_ridge")
-METHODS = TRANSFER_METHODS + TARGET_METHODS
-#: Former names still accepted.
-METHOD_ALIASES = {"offset": "ridge_to_source"}
-#: SMART parameters that only mean something with a source (dropped for reduced_rank_ridge).
-_SOURCE_ONLY_PARAMS = ("structural_rank", "source_pull")
+TARGET_METHODS = tuple(n for n, m in BENCHMARK_METHODS.items() if not m.uses_source)
+METHODS = tuple(BENCHMARK_METHODS)
 
 COLUMNS = [
     "split", "protocol", "test_donors", "n_train", "n_source_train", "n_test", "n_genes",
@@ -110,7 +93,7 @@ def _check_sources_for(config: _Config) -> None:
     if needing and not config.source_methods:
         raise ValueError(
             f"method(s) {needing} need a source model, and source_methods is empty: pass "
-            f"source_methods (one of {list(_SOURCE_METHODS)}), or drop those methods for a "
+            f"source_methods (one of {list(SOURCE_METHODS)}), or drop those methods for a "
             "target-only benchmark")
 
 
@@ -184,38 +167,11 @@ def _timed_fit(estimator, X, Y) -> _Fit:
 
 def _source_estimator(method: str, params: dict, seed: int):
     params = dict(params.get(method, {}))
-    estimator = _SOURCE_METHODS[method]
+    estimator = source_method(method)
     # Every source method that cross-validates is seeded by the split (lasso, SRRR).
     if "random_state" in estimator().get_params():
         params.setdefault("random_state", seed)
     return estimator(**params)
-
-
-def _transfer_estimator(method: str, C0, seed: int, smart_params: dict):
-    if method == "smart":
-        return SMARTRegressor(C0, **{"random_state": seed, **smart_params})
-    if method == "smart_placebo":
-        # The same call, folds and all, with the source's genes shuffled by the split's
-        # seed (recorded in the row's placebo_seed).
-        placebo, _ = placebo_coef(C0, random_state=seed)
-        return SMARTRegressor(placebo, **{"random_state": seed, **smart_params})
-    if method == "source_only":
-        return SourceOnly(C0)
-    if method == "ridge_to_source":
-        return OffsetTransfer(C0)
-    if method == "source_rrr":
-        return SourceSubspaceRRR(C0, random_state=seed)
-    return SourceMixture(C0, random_state=seed)
-
-
-def _target_estimator(method: str, seed: int, smart_params: dict):
-    if method == "reduced_rank_ridge":
-        # SMART's estimator and tuning with no source: a rank-r fit with alpha.
-        params = {k: v for k, v in smart_params.items() if k not in _SOURCE_ONLY_PARAMS}
-        return SMARTRegressor(None, **{"random_state": seed, **params})
-    return {"target_ridge": TargetRidge, "target_ols": TargetOLS,
-            "target_rrr": ReducedRankRegression}.get(method, TargetLasso)(
-        **({"random_state": seed} if method == "target_lasso" else {}))
 
 
 def _fit_split(data: SplitMatrices, config: _Config, seed: int) -> dict[tuple[str, str], _Fit]:
@@ -227,9 +183,8 @@ def _fit_split(data: SplitMatrices, config: _Config, seed: int) -> dict[tuple[st
     fits: dict[tuple[str, str], _Fit] = {}
     Xt, Yt = data.X_target, data.Y_target
     for method in (m for m in config.methods if m in TARGET_METHODS):
-        fits[(method, "none")] = _timed_fit(_target_estimator(method, seed,
-                                                                     config.smart_params),
-                                                  Xt, Yt)
+        estimator = BENCHMARK_METHODS[method].build(None, seed, config.smart_params)
+        fits[(method, "none")] = _timed_fit(estimator, Xt, Yt)
     for name in config.source_methods:
         source = _timed_fit(_source_estimator(name, config.source_params, seed),
                             data.X_source, data.Y_source)
@@ -241,7 +196,7 @@ def _fit_split(data: SplitMatrices, config: _Config, seed: int) -> dict[tuple[st
                 continue
             C0 = np.atleast_2d(source.estimator.coef_)
             fits[(method, name)] = _timed_fit(
-                _transfer_estimator(method, C0, seed, config.smart_params), Xt, Yt)
+                BENCHMARK_METHODS[method].build(C0, seed, config.smart_params), Xt, Yt)
     return fits
 
 
@@ -506,13 +461,13 @@ def benchmark(
     (True, 'random')
     """
     smart_params, source_params = dict(smart_params or {}), dict(source_params or {})
-    config = _Config(_check_names(source_methods, tuple(_SOURCE_METHODS), "source_methods",
+    config = _Config(_check_names(source_methods, tuple(SOURCE_METHODS), "source_methods",
                                   allow_empty=True),
                      _check_names(methods, METHODS, "methods", aliases=METHOD_ALIASES),
                      n_top_genes, top_k, smart_params, source_params)
     _check_sources_for(config)
     if source_params:
-        _check_names(list(source_params), tuple(_SOURCE_METHODS), "source_params keys")
+        _check_names(list(source_params), tuple(SOURCE_METHODS), "source_params keys")
     _check_options(split, test_size, n_splits, min_test_cells, top_k, n_top_genes)
     # One int seeds every split and fit, and is recorded, so any run can be redone.
     random_state = as_seed(random_state)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from .._modalities import check_finite, obsm_frame, resolve_modalities, select_cells
+from ..get import check_finite, obsm_frame, resolve_modalities, select_cells
 
 __all__ = ["evaluate", "per_protein_metrics"]
 

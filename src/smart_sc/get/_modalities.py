@@ -1,13 +1,12 @@
-"""Reading the RNA and protein matrices out of MuData / AnnData, with checks.
+"""Which object holds the RNA and the proteins, and reading matrices out of them.
 
-Everything here is about names and shapes: which object holds the proteins,
-which cells have both modalities, which cells train, and whether the numbers
-are usable. It knows nothing of the estimator.
+Everything here is about names and shapes: the modalities of a MuData (or an
+AnnData with proteins in ``.obsm``), the cells that have both, a layer or
+``.X``, backed matrices read lazily. It knows nothing of the estimator.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,25 +14,26 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from ._core.arrays import as_numpy, check_finite, is_dask_array
+from .._core.arrays import as_numpy, is_dask_array
 
 try:  # MuData is a dependency, but keep the AnnData path importable without it.
+    import mudata as md
     from mudata import MuData
 except ImportError:  # pragma: no cover
+    md = None
     MuData = ()  # type: ignore[assignment,misc]
 
 __all__ = [
+    "BACKED_BLOCK_ROWS",
     "PairedModalities",
-    "check_finite",
-    "gene_subset",
+    "copy_data",
     "get_matrix",
     "lazy_if_backed",
-    "mask_obs_names",
     "modality_adata",
     "obsm_frame",
-    "resolve_mask_var",
     "resolve_modalities",
-    "select_cells",
+    "rows_of",
+    "update_mudata",
 ]
 
 
@@ -188,130 +188,21 @@ def lazy_if_backed(M):
         return M
 
 
-_MASK_FORMS = ("a boolean array with one entry per observation, a boolean Series indexed "
-               "by the obs names, the name of a boolean .obs column, or a list of obs names")
+def copy_data(data):
+    """Copy a MuData or an AnnData (a MuData without pulling columns)."""
+    if isinstance(data, MuData):
+        with md.set_options(pull_on_update=False):
+            return data.copy()
+    return data.copy()
 
 
-def _boolean_values(values: pd.Series | np.ndarray, what: str) -> np.ndarray:
-    """Return a boolean mask as a numpy array (pandas' nullable booleans: no missing value)."""
-    series = pd.Series(values) if not isinstance(values, pd.Series) else values
-    missing = int(series.isna().sum())
-    if missing:
-        raise ValueError(f"{what} has {missing} missing value(s); a mask must be True or False "
-                         "for every cell")
-    return series.to_numpy(dtype=bool)
+def update_mudata(data) -> None:
+    """Resynchronise a MuData after a modality changed its variables."""
+    if isinstance(data, MuData):
+        with md.set_options(pull_on_update=False):
+            data.update()
 
 
-def mask_obs_names(obs: pd.DataFrame, mask_obs, what: str = "mask_obs") -> pd.Index:
-    """Return the obs names a cell mask selects, with one rule for every public function.
-
-    As scanpy's masks: a boolean array of the right length; a boolean Series,
-    aligned by its index (an index that is not the obs names is refused, not
-    read positionally); the name of a boolean ``.obs`` column; or obs names.
-    Anything else is refused with what it is and what is accepted.
-    """
-    if isinstance(mask_obs, str):
-        if mask_obs not in obs.columns:
-            raise ValueError(f"{what} {mask_obs!r} is not a column of .obs; it has "
-                             f"{list(obs.columns)}")
-        column = obs[mask_obs]
-        if not pd.api.types.is_bool_dtype(column.dtype):
-            raise ValueError(
-                f"{what} {mask_obs!r} is an .obs column of dtype {column.dtype}, not boolean; "
-                f"pass a boolean mask, e.g. obs[{mask_obs!r}] == value")
-        return pd.Index(obs.index[_boolean_values(column, f"{what} {mask_obs!r}")])
-    if isinstance(mask_obs, pd.Series) and pd.api.types.is_bool_dtype(mask_obs.dtype):
-        if not mask_obs.index.equals(obs.index):
-            if len(mask_obs.index) != len(obs.index) or set(mask_obs.index) != set(obs.index):
-                raise ValueError(
-                    f"{what} is a boolean Series whose index is not the obs names (e.g. "
-                    f"{list(mask_obs.index[:3])} against {list(obs.index[:3])}); index it by "
-                    "the obs names, or pass .to_numpy() if its order is the obs order")
-            mask_obs = mask_obs.reindex(obs.index)
-        return pd.Index(obs.index[_boolean_values(mask_obs, what)])
-    if isinstance(mask_obs, pd.Series):
-        mask_obs = mask_obs.to_numpy()
-    arr = np.asarray(mask_obs)
-    if arr.dtype == bool:
-        if arr.shape != (obs.shape[0],):
-            raise ValueError(
-                f"boolean {what} has shape {arr.shape}, expected ({obs.shape[0]},) "
-                "(one entry per observation of the object passed)"
-            )
-        return pd.Index(obs.index[arr])
-    if arr.ndim != 1 or not (arr.dtype.kind in "US" or (arr.dtype == object and all(
-            isinstance(v, str) for v in arr))):
-        raise ValueError(f"{what} must be {_MASK_FORMS}; got an array of dtype {arr.dtype} "
-                         f"and shape {arr.shape}")
-    names = pd.Index(arr.astype(str))
-    unknown = names.difference(obs.index)
-    if len(unknown):
-        raise ValueError(
-            f"{what} names {len(unknown)} cell(s) not in the data, e.g. {list(unknown[:5])}"
-        )
-    return names
-
-
-def select_cells(pair: PairedModalities, mask_obs) -> pd.Index:
-    """Training cells: paired cells, restricted by ``mask_obs`` (see :func:`mask_obs_names`)."""
-    paired = pair.paired_cells()
-    chosen = (paired if mask_obs is None
-              else paired.intersection(mask_obs_names(pair.container.obs, mask_obs), sort=False))
-    if len(chosen) == 0:
-        raise ValueError(
-            "no training cells selected: none of the chosen cells has both modalities "
-            f"({len(paired)} paired cells in total)"
-        )
-    return chosen
-
-
-def resolve_mask_var(mask_var, genes, *, stacklevel: int = 3):
-    """``mask_var``, or the deprecated ``genes`` alias (with a ``FutureWarning``).
-
-    ``stacklevel`` points the warning at the user's call: 3 when called from a
-    public function's body.
-    """
-    if genes is None:
-        return mask_var
-    if mask_var is not None:
-        raise TypeError("pass mask_var only: genes is its deprecated alias")
-    warnings.warn("genes= is deprecated and will be removed; use mask_var= (scanpy's "
-                  "name for a gene mask) instead", FutureWarning, stacklevel=stacklevel)
-    return genes
-
-
-def gene_subset(rna: AnnData, mask_var) -> np.ndarray:
-    """Boolean mask over ``rna.var_names`` from ``mask_var``, as scanpy reads it.
-
-    ``mask_var`` is ``None`` (all genes), the name of a boolean ``.var``
-    column (e.g. ``"smart_screened"`` from :func:`smart_sc.pp.screen_genes`),
-    a boolean array or Series over ``.var``, or gene names.
-    """
-    if mask_var is None:
-        return np.ones(rna.n_vars, dtype=bool)
-    if isinstance(mask_var, str):
-        if mask_var not in rna.var.columns:
-            raise ValueError(f"mask_var {mask_var!r} is not a column of .var; it has "
-                             f"{list(rna.var.columns)[:10]}")
-        mask_var = rna.var[mask_var]
-    if isinstance(mask_var, pd.Series) and mask_var.dtype == bool:
-        mask_var = mask_var.reindex(rna.var_names)
-    values = np.asarray(mask_var)
-    if values.dtype == bool:
-        if values.shape != (rna.n_vars,):
-            raise ValueError(f"boolean mask_var has shape {values.shape}, expected "
-                             f"({rna.n_vars},) (one entry per gene of .var)")
-        mask = values
-    elif values.dtype.kind in "OUS":
-        names = pd.Index(values.astype(str).ravel())
-        unknown = names.difference(pd.Index(rna.var_names))
-        if len(unknown):
-            raise ValueError(f"{len(unknown)} of the genes in mask_var are not in the data, "
-                             f"e.g. {list(unknown[:5])}")
-        mask = np.asarray(pd.Index(rna.var_names).isin(names))
-    else:
-        raise ValueError("mask_var must be a boolean mask over .var, a boolean .var column "
-                         f"name or gene names, got values of dtype {values.dtype}")
-    if not mask.any():
-        raise ValueError("no genes selected")
-    return mask
+def rows_of(M, obs_names: pd.Index, cells: pd.Index):
+    """Rows of ``M`` (indexed by ``obs_names``) for ``cells``."""
+    return M[pd.Index(obs_names).get_indexer(cells)]

@@ -1,0 +1,28 @@
+"""Whether the values read are usable: finite, and raw counts where counts are needed."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._core.arrays import check_finite
+
+__all__ = ["check_counts", "check_finite"]
+
+
+def check_counts(M, what: str, hint: str) -> None:
+    """Raise ``ValueError`` unless ``M`` looks like raw counts (finite, >= 0, integers)."""
+    check_finite(M, what)
+    values = M.data if sp.issparse(M) else np.asarray(M)
+    n_neg = int((values < 0).sum())
+    if n_neg:
+        raise ValueError(
+            f"{what} has {n_neg} negative value(s): it looks already normalised/scaled, not raw "
+            f"counts. {hint}"
+        )
+    n_frac = int((values != np.round(values)).sum())
+    if n_frac:
+        raise ValueError(
+            f"{what} has {n_frac} non-integer value(s): it looks already normalised or "
+            f"log-transformed, not raw counts (normalising twice is wrong). {hint}"
+        )
