@@ -23,7 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._core.randomness import as_seed, check_random_state
-from ._simulation import _check_int
+from ._simulation import check_int
 
 __all__ = ["toy_citeseq"]
 
@@ -236,12 +236,12 @@ def toy_citeseq(
     >>> int(np.linalg.matrix_rank(truth["target_coef"]))
     4
     """
-    n_source = _check_int(n_source, "n_source", low=2)
-    n_target = _check_int(n_target, "n_target", low=2)
-    n_genes = _check_int(n_genes, "n_genes", low=1)
-    q = _check_int(n_proteins, "n_proteins", low=2)
-    p = _check_int(n_informative_genes, "n_informative_genes", low=1, high=n_genes)
-    s = _check_int(
+    n_source = check_int(n_source, "n_source", low=2)
+    n_target = check_int(n_target, "n_target", low=2)
+    n_genes = check_int(n_genes, "n_genes", low=1)
+    q = check_int(n_proteins, "n_proteins", low=2)
+    p = check_int(n_informative_genes, "n_informative_genes", low=1, high=n_genes)
+    s = check_int(
         structural_rank,
         "structural_rank",
         low=1,
@@ -252,7 +252,7 @@ def toy_citeseq(
             f"n_proteins={q} proteins)"
         ),
     )
-    r = _check_int(rank, "rank", low=1, high=s, hint=f" (rank <= structural_rank={s})")
+    r = check_int(rank, "rank", low=1, high=s, hint=f" (rank <= structural_rank={s})")
     noise = _check_noise(noise)
     seed = _seed_of(random_state)
     rng = _as_generator(random_state)

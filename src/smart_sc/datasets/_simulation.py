@@ -216,7 +216,8 @@ def _haar_frame(rng, dim: int, cols: int) -> np.ndarray:
     return Q * signs
 
 
-def _check_int(value, name: str, *, low: int, high: int | None = None, hint: str = "") -> int:
+def check_int(value, name: str, *, low: int, high: int | None = None, hint: str = "") -> int:
+    """Return ``value`` as an int in ``[low, high]``, or raise ``ValueError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     value = int(value)
@@ -338,17 +339,17 @@ def simulate_transfer(
     >>> round(estimation_error(sim.source_coef_pq, sim.coef), 1)  # C0 is far from C*
     0.3
     """
-    n = _check_int(n, "n", low=1)
-    p = _check_int(p, "p", low=1)
-    q = _check_int(q, "q", low=1)
-    structural_rank = _check_int(
+    n = check_int(n, "n", low=1)
+    p = check_int(p, "p", low=1)
+    q = check_int(q, "q", low=1)
+    structural_rank = check_int(
         structural_rank,
         "structural_rank",
         low=1,
         high=min(p, q),
         hint=f" (the source needs structural_rank orthonormal columns in p={p} and q={q})",
     )
-    rank = _check_int(
+    rank = check_int(
         rank,
         "rank",
         low=1,

@@ -9,15 +9,8 @@ drew on (an Axes, or a list of Axes for :func:`convergence`);
 """
 
 from ._benchmark import benchmark, benchmark_summary
-from ._plots import (
-    coef_heatmap,
-    convergence,
-    predicted_vs_observed,
-    principal_angles,
-    protein_scores,
-    scores_from_uns,
-    spectra,
-)
+from ._model import coef_heatmap, convergence, principal_angles, spectra
+from ._scores import predicted_vs_observed, protein_scores, scores_from_uns
 from ._transfer_gain import transfer_gain
 
 __all__ = [

@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from ._figures import new_or_given_axes, save_or_show
-from ._plots import _fit_uns
+from ._read import fit_uns
 
 __all__ = ["transfer_gain"]
 
@@ -20,7 +20,7 @@ _MAX_LABELS = 40
 
 
 def _per_protein(data, key: str, modality_in: str) -> tuple[pd.DataFrame, Mapping]:
-    info = _fit_uns(data, key, modality_in)
+    info = fit_uns(data, key, modality_in)
     gain = info.get("transfer_gain")
     if not isinstance(gain, Mapping) or "per_protein" not in gain:
         raise ValueError(

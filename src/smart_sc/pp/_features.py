@@ -25,7 +25,7 @@ from ._record import (
 __all__ = ["drop_constant_features", "screen_genes"]
 
 
-def _constant_columns(M) -> np.ndarray:
+def constant_columns(M) -> np.ndarray:
     """Boolean mask of the columns of ``M`` whose values are all equal (exactly)."""
     if M.shape[0] == 0:
         return np.ones(M.shape[1], dtype=bool)
@@ -122,7 +122,7 @@ def drop_constant_features(
     per_group = {}
     for name, cells in populations.items():
         X, Y = _group_matrices(pair, cells, layer_in, layer_out)
-        cin, cout = _constant_columns(X), _constant_columns(Y)
+        cin, cout = constant_columns(X), constant_columns(Y)
         per_group[name] = {
             "n_cells": len(cells),
             modality_in: list(genes[cin]),
@@ -183,7 +183,7 @@ def drop_constant_features(
     return data if copy else None
 
 
-def _correlation(X, Y) -> tuple[np.ndarray, np.ndarray]:
+def correlation(X, Y) -> tuple[np.ndarray, np.ndarray]:
     """Pearson correlations genes x proteins (``X`` cells x genes, sparse ok; ``Y`` dense).
 
     Returns the correlations (0 for a constant gene or protein) and the mask
@@ -192,7 +192,7 @@ def _correlation(X, Y) -> tuple[np.ndarray, np.ndarray]:
     n = X.shape[0]
     Yc = Y - Y.mean(axis=0)
     sd_y = np.sqrt((Yc**2).sum(axis=0) / (n - 1))
-    const_x = _constant_columns(X)
+    const_x = constant_columns(X)
     if sp.issparse(X):
         X = sp.csr_matrix(X, dtype=np.float64)
         mean_x = np.asarray(X.mean(axis=0)).ravel()
@@ -311,7 +311,7 @@ def screen_genes(
                 "at least 3 to compute correlations"
             )
         X, Y = _group_matrices(pair, cells, layer_in, layer_out)
-        corr, unusable = _correlation(X, Y)
+        corr, unusable = correlation(X, Y)
         score = np.sqrt((corr**2).sum(axis=1))
         order = np.argsort(-score, kind="stable")
         order = order[~unusable[order]]

@@ -21,7 +21,7 @@ import scanpy as sc
 import scipy.sparse as sp
 from anndata import AnnData
 
-from ._features import _constant_columns, _correlation
+from ._features import constant_columns, correlation
 
 __all__ = ["CellLocal", "SplitMatrices", "cell_local", "prepare_split"]
 
@@ -123,7 +123,7 @@ def _hvg(X_train, n_top_genes: int) -> np.ndarray:
 
 def _top_genes(X, Y, top_k: int) -> np.ndarray:
     """Mask of the ``top_k`` genes by the l2 norm of their correlations with the proteins."""
-    corr, unusable = _correlation(X, Y)
+    corr, unusable = correlation(X, Y)
     score = np.sqrt((corr**2).sum(axis=1))
     order = np.argsort(-score, kind="stable")
     order = order[~unusable[order]]
@@ -138,7 +138,7 @@ def _dense(M) -> np.ndarray:
 
 def _varying(M_source, M_target, what: str) -> np.ndarray:
     """Features that vary within both populations' training cells; error when none."""
-    const_s, const_t = _constant_columns(M_source), _constant_columns(M_target)
+    const_s, const_t = constant_columns(M_source), constant_columns(M_target)
     if const_t.all():
         raise ValueError(
             f"all {M_target.shape[1]} {what} are constant in the {M_target.shape[0]} "

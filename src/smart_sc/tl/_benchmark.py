@@ -30,7 +30,7 @@ from ..get import check_counts, check_finite, get_matrix, resolve_modalities, se
 from ..pp._split import CellLocal, SplitMatrices, cell_local, prepare_split
 from ._evaluate import per_protein_metrics
 from ._methods import BENCHMARK_METHODS, METHOD_ALIASES
-from ._splits import _Split, make_splits
+from ._splits import Split, make_splits
 
 __all__ = ["benchmark"]
 
@@ -200,7 +200,7 @@ def _fit_split(data: SplitMatrices, config: _Config, seed: int) -> dict[tuple[st
     return fits
 
 
-def _split_fits(local: CellLocal, split: _Split, config: _Config):
+def _split_fits(local: CellLocal, split: Split, config: _Config):
     """Preprocess one split from its training cells and fit everything on it."""
     data = prepare_split(local, split.source_rows, split.target_rows, split.test_rows,
                          n_top_genes=config.n_top_genes, top_k=config.top_k)
@@ -237,7 +237,7 @@ def _score(fit: _Fit, data: SplitMatrices) -> tuple[dict, dict]:
     return summary, per
 
 
-def _run_split(local: CellLocal, split: _Split, config: _Config) -> tuple[list, list]:
+def _run_split(local: CellLocal, split: Split, config: _Config) -> tuple[list, list]:
     """One split: preprocess, fit, score. Returns result rows and per-protein rows."""
     data, fits = _split_fits(local, split, config)
     base = {"split": split.index, "protocol": split.protocol, "test_donors": split.test_donors,

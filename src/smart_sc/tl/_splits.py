@@ -20,7 +20,7 @@ logger = logging.getLogger("smart_sc")
 
 
 @dataclass(frozen=True)
-class _Split:
+class Split:
     """Rows (into the :class:`CellLocal` matrices) of one split's three cell sets."""
 
     index: int
@@ -53,7 +53,7 @@ def _min_train(cv: int) -> int:
     return 2 * cv
 
 
-def _random_splits(n_source, n_target, *, n_splits, test_size, cv, random_state) -> list[_Split]:
+def _random_splits(n_source, n_target, *, n_splits, test_size, cv, random_state) -> list[Split]:
     n_test = math.ceil(test_size * n_target)
     n_train = n_target - n_test
     if n_train < _min_train(cv) or n_test < 2:
@@ -66,14 +66,14 @@ def _random_splits(n_source, n_target, *, n_splits, test_size, cv, random_state)
     source = np.arange(n_source)
     seeds = _seeds(random_state, n_splits)
     return [
-        _Split(k, "random", "", source, n_source + np.sort(train), n_source + np.sort(test),
+        Split(k, "random", "", source, n_source + np.sort(train), n_source + np.sort(test),
                seeds[k])
         for k, (train, test) in enumerate(splitter.split(np.empty((n_target, 1))))
     ]
 
 
 def _donor_splits(donors_source, donors_target, *, groups, n_splits, min_test_cells, cv,
-                  random_state) -> list[_Split]:
+                  random_state) -> list[Split]:
     names, counts = np.unique(donors_target, return_counts=True)
     if names.size < 2:
         raise ValueError(
@@ -98,7 +98,7 @@ def _donor_splits(donors_source, donors_target, *, groups, n_splits, min_test_ce
     splits = []
     for k, i in enumerate(order):
         held = donors_target == names[i]
-        splits.append(_Split(k, "donor", str(names[i]),
+        splits.append(Split(k, "donor", str(names[i]),
                              np.flatnonzero(donors_source != names[i]),
                              n_source + np.flatnonzero(~held), n_source + np.flatnonzero(held),
                              seeds[k]))
@@ -106,7 +106,7 @@ def _donor_splits(donors_source, donors_target, *, groups, n_splits, min_test_ce
 
 
 def make_splits(pair, source, target, *, split, groups, n_splits, test_size,
-                 min_test_cells, cv, random_state) -> list[_Split]:
+                 min_test_cells, cv, random_state) -> list[Split]:
     if split == "random":
         return _random_splits(len(source), len(target), n_splits=n_splits,
                               test_size=test_size, cv=cv, random_state=random_state)
