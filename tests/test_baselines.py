@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import types
 import warnings
 
 import numpy as np
@@ -15,15 +17,22 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_estimator
 
-import smart_sc.baselines._target as baselines
+import smart_sc.baselines._lasso as baselines
+import smart_sc.baselines._least_squares as least_squares
+import smart_sc.baselines._source_aware as source_aware
 from smart_sc._core.stats import compute_sums
 from smart_sc.baselines import (
+    RSSVD,
+    SOFAR,
+    SOURCE_METHODS,
+    SRRR,
     OffsetTransfer,
     ReducedRankRegression,
     SourceOnly,
     TargetLasso,
     TargetOLS,
     TargetRidge,
+    source_method,
 )
 
 SPARSE_FORMATS = [sp.csr_matrix, sp.csc_matrix, sp.csr_array]
@@ -613,16 +622,14 @@ def test_sklearn_check_estimator(estimator):
 
 
 def test_all_lists_the_six_classes():
-    assert sorted(baselines.__all__) == sorted(
-        [
-            "TargetOLS",
-            "TargetRidge",
-            "TargetLasso",
-            "ReducedRankRegression",
-            "OffsetTransfer",
-            "SourceOnly",
-        ]
-    )
+    # The six target-only and source-only classes, each exported by its family module.
+    six = {"TargetOLS", "TargetRidge", "TargetLasso", "ReducedRankRegression",
+           "OffsetTransfer", "SourceOnly"}
+    families = [least_squares, baselines, source_aware]
+    assert six <= set().union(*(module.__all__ for module in families))
+    assert sorted(least_squares.__all__) == ["ReducedRankRegression", "TargetOLS",
+                                             "TargetRidge"]
+    assert baselines.__all__ == ["TargetLasso"]
 
 
 @pytest.mark.parametrize("fmt", [None, sp.csr_matrix])
@@ -659,3 +666,35 @@ def test_lasso_workers_give_the_serial_fit():
     np.testing.assert_allclose(parallel.cv_mse_, serial.cv_mse_, rtol=1e-12)
     np.testing.assert_allclose(parallel.coef_, serial.coef_, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(parallel.intercept_, serial.intercept_, rtol=1e-9, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+def test_source_methods_maps_the_fit_source_names_to_classes():
+    expected = {"ols": TargetOLS, "ridge": TargetRidge, "lasso": TargetLasso,
+                "rrr": ReducedRankRegression, "srrr": SRRR, "rssvd": RSSVD, "sofar": SOFAR}
+    assert dict(SOURCE_METHODS) == expected
+    for name, cls in expected.items():
+        assert source_method(name) is cls
+
+
+def test_source_methods_is_read_only():
+    assert isinstance(SOURCE_METHODS, types.MappingProxyType)
+    with pytest.raises(TypeError):
+        SOURCE_METHODS["ridge"] = TargetOLS  # type: ignore[index]
+    assert SOURCE_METHODS["ridge"] is TargetRidge
+
+
+@pytest.mark.parametrize("name", ["Ridge", "ridge ", "smart", "", None, ["ols"]])
+def test_unknown_source_method_raises_listing_the_known_names(name):
+    # No fallback: a misspelt or unhashable name is refused, never mapped to a default.
+    known = "'lasso', 'ols', 'ridge', 'rrr', 'rssvd', 'sofar', 'srrr'"
+    with pytest.raises(ValueError, match=re.escape(f"{name!r}; known methods: {known}")):
+        source_method(name)
+
+
+def test_registry_is_public():
+    import smart_sc.baselines
+
+    assert {"SOURCE_METHODS", "source_method"} <= set(smart_sc.baselines.__all__)

@@ -13,9 +13,10 @@ from sklearn.exceptions import ConvergenceWarning, SkipTestWarning
 from sklearn.utils.estimator_checks import check_estimator
 
 import smart_sc
-import smart_sc.baselines._sparse_rrr as sparse_rrr
-from smart_sc.baselines import RSSVD, SOFAR, SRRR, ReducedRankRegression
-from smart_sc.tl._transfer import _SOURCE_METHODS
+import smart_sc.baselines._rssvd as rssvd_module
+import smart_sc.baselines._sofar as sofar_module
+import smart_sc.baselines._srrr as srrr_module
+from smart_sc.baselines import RSSVD, SOFAR, SOURCE_METHODS, SRRR, ReducedRankRegression
 
 ESTIMATORS = [SRRR, RSSVD, SOFAR]
 
@@ -125,7 +126,7 @@ def test_srrr_cross_validates_the_rank():
     assert srrr.rank_ == 2
     cv = srrr.cv_results_
     assert cv["mse"].shape == cv["lambdas"].shape == (3, srrr.n_lambdas)
-    assert srrr.lambda_ in cv["lambdas"][1]
+    assert srrr.lam_ in cv["lambdas"][1]
     assert np.all(np.diff(cv["lambdas"], axis=1) < 0)  # decreasing grids
 
 
@@ -177,8 +178,35 @@ def test_sofar_layers_are_nearly_orthonormal_and_sparse():
     np.testing.assert_allclose(model.coef_.T, U @ np.diag(model.singular_values_) @ V.T,
                                atol=1e-10)
     tuning = model.tuning_
-    assert model.lambda_ == tuning["lambdas"][int(np.argmin(tuning["bic"]))]
+    assert model.lam_ == tuning["lambdas"][int(np.argmin(tuning["bic"]))]
     assert tuning["rank"].max() <= 3 and tuning["df"][0] == 0  # the top of the grid is empty
+
+
+@pytest.mark.parametrize(
+    "estimator", [SRRR(rank=2, lam=1e-2), SOFAR(rank=2, lam=1e-2)],
+    ids=lambda e: type(e).__name__)
+def test_lambda_is_a_deprecated_alias_of_lam(estimator):
+    # The penalty is lam_, as in SMARTRegressor; lambda_ still reads it, with a warning.
+    X, Y, _ = _sparse_svd(6, n=100)
+    model = estimator.fit(X, Y)
+    assert "lambda_" not in vars(model)  # one value, stored once
+    with pytest.warns(FutureWarning, match="lam_"):
+        old = model.lambda_
+    assert old == model.lam_ == 1e-2
+
+
+def test_lambda_alias_of_an_unfitted_model_raises_without_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not hasattr(SRRR(), "lambda_")
+        assert not hasattr(SOFAR(), "lambda_")
+
+
+def test_rssvd_has_no_single_penalty():
+    # RSSVD chooses one penalty per layer (unit_tuning_), so it has no lam_ or lambda_.
+    X, Y, _ = _sparse_svd(6, n=100)
+    model = RSSVD(rank=1).fit(X, Y)
+    assert not hasattr(model, "lam_") and not hasattr(model, "lambda_")
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
@@ -234,9 +262,11 @@ def test_sklearn_check_estimator(estimator):
     assert skipped <= {"check_array_api_input"}
 
 
-def test_docstring_examples_run():
-    result = doctest.testmod(sparse_rrr, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted >= 3
+@pytest.mark.parametrize("module", [srrr_module, rssvd_module, sofar_module],
+                         ids=lambda m: m.__name__)
+def test_docstring_examples_run(module):
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 1
     assert result.failed == 0
 
 
@@ -251,7 +281,7 @@ def test_fit_source_and_transfer(prepared_toy, method):
     params = {"rank": 3, "random_state": 0} if method == "srrr" else {}
     source = smart_sc.tl.fit_source(mdata, mask_obs=cell_type == "NK", method=method,
                                     population="NK", **params)
-    assert source.provenance["estimator"] == _SOURCE_METHODS[method].__name__
+    assert source.provenance["estimator"] == SOURCE_METHODS[method].__name__
     coef = source.coef.to_numpy()
     assert coef.shape == (mdata["rna"].n_vars, mdata["prot"].n_vars)
     assert 0 < np.linalg.matrix_rank(coef) <= min(coef.shape)

@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._core.pipeline import GRAMS, TUNINGS, SmartSettings, fit_smart
 from ._core.randomness import RANDOM_STATE_CONSTRAINT, as_seed
 from ._core.tuning import DEFAULT_LAMBDAS
-from ._regressor_base import StatsLinearRegressor, check_source_coef
+from .baselines._base import StatsLinearRegressor, check_source_coef
 
 __all__ = ["SMARTRegressor"]
 

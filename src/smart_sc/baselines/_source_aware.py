@@ -1,7 +1,13 @@
-"""Source-aware comparators of SMART, fitted from sufficient statistics.
+"""Comparators that use the source model, fitted from sufficient statistics.
 
-Two simple ways to use a source model that a reviewer would ask SMART to beat:
+The ways of using a source model that a reviewer would ask SMART to beat,
+from using it as is to using only its gene subspace:
 
+- :class:`SourceOnly` predicts the target with the source coefficients as they
+  are (optionally with an intercept refitted on the target).
+- :class:`OffsetTransfer` is the bounded-difference transfer ``C = C0 +
+  Delta`` with ``Delta`` ridge-penalised: ridge that shrinks toward the source,
+  the classic parameter-transfer baseline (the SMART paper's Sections 5 and 6).
 - :class:`SourceSubspaceRRR` keeps only the source's leading gene subspace
   (the span of the top ``d`` left singular vectors ``U0_d`` of ``C0``) and fits
   least squares, or reduced-rank regression, of the target on ``X U0_d``: the
@@ -10,15 +16,14 @@ Two simple ways to use a source model that a reviewer would ask SMART to beat:
   ``C = (1 - w) C_target + w C0``, with ``w`` by cross-validation: the "values
   transfer, a little or a lot" extreme.
 
-Both see the cells once, collecting per-fold sufficient statistics
-(:func:`smart_sc._core.stats.fold_sums`); every training set of the
+All see the cells once; the cross-validated ones collect per-fold sufficient
+statistics (:func:`smart_sc._core.stats.fold_sums`), every training set of the
 cross-validation is the total minus one fold, and held-out errors come from the
 fold's sums.
 
 Orientation: inside this module coefficient matrices are ``p x q`` (features x
 responses); the public ``coef_`` is ``q x p`` as in scikit-learn.
 """
-
 from __future__ import annotations
 
 import logging
@@ -29,12 +34,12 @@ import numpy as np
 from .._core.randomness import RANDOM_STATE_CONSTRAINT
 from .._core.ridge import ridge_gcv
 from .._core.stats import SufficientStats
-from .._regressor_base import StatsLinearRegressor, check_source_coef
+from ._base import DEFAULT_ALPHAS, PerTargetMixin, StatsLinearRegressor, check_source_coef
 from ._cv import FoldSums, cv_sse
-from ._params import FOLDS, POSITIVE_INT, Interval, StrOptions, check_entries
-from ._target import _DEFAULT_ALPHAS, _ols_coef
+from ._linalg import ols_coef, reduce_rank, residual_stats
+from ._params import FOLDS, POSITIVE, POSITIVE_INT, Interval, StrOptions, check_entries
 
-__all__ = ["SourceMixture", "SourceSubspaceRRR"]
+__all__ = ["OffsetTransfer", "SourceMixture", "SourceOnly", "SourceSubspaceRRR"]
 
 logger = logging.getLogger("smart_sc")
 
@@ -98,13 +103,9 @@ def _small_least_squares(stats: SufficientStats) -> np.ndarray:
 
 def _reduce_rank(stats: SufficientStats, B: np.ndarray, rank: int | None) -> np.ndarray:
     """Best rank-``rank`` fit ``B V_r V_r^T`` (``V_r``: top eigenvectors of the fitted Gram)."""
-    q = B.shape[1]
     if rank is None or rank >= min(B.shape):
         return B
-    fitted = B.T @ stats.xx @ B
-    _, evecs = np.linalg.eigh(0.5 * (fitted + fitted.T))
-    Vr = evecs[:, q - rank:]
-    return B @ Vr @ Vr.T
+    return reduce_rank(stats.xx, B, rank)
 
 
 def _padded(B: np.ndarray, rows: int) -> np.ndarray:
@@ -115,8 +116,8 @@ def _padded(B: np.ndarray, rows: int) -> np.ndarray:
 
 def _target_coef(stats: SufficientStats, target: str) -> np.ndarray:
     if target == "ridge":
-        return ridge_gcv(stats, _DEFAULT_ALPHAS).coef
-    return _ols_coef(stats)
+        return ridge_gcv(stats, DEFAULT_ALPHAS).coef
+    return ols_coef(stats)
 
 
 # --------------------------------------------------------------------------- estimators
@@ -371,4 +372,182 @@ class SourceMixture(StatsLinearRegressor):
         self.weight_ = w
         self.cv_results_ = {"weights": weights, "mse": mse}
         logger.debug("SourceMixture: weight %.2f", w)
+        return self
+
+
+class OffsetTransfer(PerTargetMixin, StatsLinearRegressor):
+    """Bounded-difference transfer: ``C = C0 + Delta`` with ``Delta`` ridge-penalised.
+
+    The natural competitor that assumes the target is close to the source
+    (``||C* - C0||`` small), the assumption SMART drops. It is ridge regression
+    of the residual responses ``Y - X C0``, whose statistics follow from the
+    target's (``xy - xx C0`` and ``yy - C0^T xy - xy^T C0 + C0^T xx C0``), with a
+    penalty per response chosen by GCV. It uses exactly the information SMART
+    uses: the target cells and the source coefficients. Equivalently it is
+    ridge that shrinks toward the source, ``||Y - XC||^2 + a ||C - C0||^2``:
+    the classic parameter-transfer baseline (``"ridge_to_source"`` in
+    :func:`smart_sc.tl.benchmark`).
+
+    Parameters
+    ----------
+    source_coef : array-like of shape (n_targets, n_features)
+        Source coefficients in scikit-learn orientation (a fitted model's
+        ``coef_`` can be passed as is); 1-D for a single response.
+    alphas : sequence of float, default=tuple(numpy.logspace(-3, 2, 10))
+        Candidate penalties on ``||Delta||^2`` (scikit-learn units).
+    fit_intercept : bool, default=True
+        Centre ``X`` and ``y`` on the training cells and fit an intercept.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_targets, n_features) or (n_features,)
+        ``C0 + Delta``.
+    intercept_ : ndarray of shape (n_targets,) or float
+        Intercept.
+    alpha_ : ndarray of shape (n_targets,) or float
+        Chosen penalty per response.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when ``X`` had string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from smart_sc.baselines import OffsetTransfer
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(30, 4))
+    >>> C0 = rng.normal(size=(2, 4))
+    >>> Y = X @ (C0.T + 0.1) + 0.1 * rng.normal(size=(30, 2))
+    >>> model = OffsetTransfer(C0).fit(X, Y)
+    >>> model.coef_.shape, bool(np.abs(model.coef_ - C0).max() < 0.5)
+    ((2, 4), True)
+    """
+
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
+        "source_coef": ["array-like"],
+        "alphas": ["array-like"],  # each entry POSITIVE
+        "fit_intercept": ["boolean"],
+    }
+
+    def __init__(self, source_coef, alphas=DEFAULT_ALPHAS, fit_intercept: bool = True):
+        self.source_coef = source_coef
+        self.alphas = alphas
+        self.fit_intercept = fit_intercept
+
+    def fit(self, X, y):
+        """Fit the ridge-penalised offset from the source coefficients.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training design.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Responses.
+
+        Returns
+        -------
+        self : OffsetTransfer
+            The fitted estimator.
+        """
+        self._validate_params()
+        alphas = check_entries(self, "alphas", POSITIVE)
+        X, y = self._validate_xy(X, y)
+        C0 = check_source_coef(self.source_coef, X.shape[1], y.shape[1])
+        stats = self._stats(X, y)
+        path = ridge_gcv(residual_stats(stats, C0), alphas)
+        # The intercept of C0 + Delta on the original responses is the usual
+        # y_mean - x_mean (C0 + Delta), so the original statistics set it.
+        coef = C0 + path.coef
+        self._set_coef(coef, stats.intercept(coef))
+        self.alpha_ = self._per_target(path.alpha)
+        logger.debug("OffsetTransfer: GCV penalties %s", path.alpha)
+        return self
+
+
+class SourceOnly(StatsLinearRegressor):
+    """Predict the target with the source coefficients as they are.
+
+    Nothing is learned from the target but, optionally, the intercept: the
+    source's own (``source_intercept``), or the one that centres the predictions
+    on the target's means (``y_mean - x_mean C0``), or none.
+
+    Parameters
+    ----------
+    source_coef : array-like of shape (n_targets, n_features)
+        Source coefficients in scikit-learn orientation; 1-D for a single response.
+    source_intercept : float or array-like of shape (n_targets,), default=None
+        Intercept to use as is. ``None`` fits it on the target cells when
+        ``fit_intercept`` (and uses 0 otherwise).
+    fit_intercept : bool, default=True
+        Without ``source_intercept``: fit the intercept on the target means.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_targets, n_features) or (n_features,)
+        Copy of ``source_coef``.
+    intercept_ : ndarray of shape (n_targets,) or float
+        Intercept.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when ``X`` had string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from smart_sc.baselines import SourceOnly
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]])
+    >>> model = SourceOnly([1.0, -1.0], source_intercept=0.5).fit(X, np.zeros(3))
+    >>> model.predict(X)
+    array([-0.5,  1.5,  0.5])
+    """
+
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
+        "source_coef": ["array-like"],
+        "source_intercept": ["array-like", numbers.Real, None],
+        "fit_intercept": ["boolean"],
+    }
+
+    def __init__(self, source_coef, source_intercept=None, fit_intercept: bool = True):
+        self.source_coef = source_coef
+        self.source_intercept = source_intercept
+        self.fit_intercept = fit_intercept
+
+    def fit(self, X, y):
+        """Store the source coefficients and set the intercept.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Target design (its means set the intercept; its width is checked).
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Target responses.
+
+        Returns
+        -------
+        self : SourceOnly
+            The fitted estimator.
+        """
+        self._validate_params()
+        X, y = self._validate_xy(X, y)
+        q = y.shape[1]
+        C0 = check_source_coef(self.source_coef, X.shape[1], q)
+        if self.source_intercept is not None:
+            b = np.asarray(self.source_intercept, dtype=np.float64)
+            if b.ndim > 1 or (b.ndim == 1 and b.shape != (q,)):
+                raise ValueError(
+                    f"source_intercept has shape {b.shape} but the data have {q} "
+                    f"target(s); expected a scalar or shape ({q},)"
+                )
+            if not np.all(np.isfinite(b)):
+                raise ValueError("source_intercept contains NaN or infinite values")
+            intercept = np.broadcast_to(b, (q,)).copy()
+        elif self.fit_intercept:
+            # Only the means are needed: no Gram matrix for a model with nothing to fit.
+            x_mean = np.asarray(X.mean(axis=0)).ravel()
+            intercept = y.mean(axis=0) - x_mean @ C0
+        else:
+            intercept = np.zeros(q)
+        self._set_coef(C0, intercept)
         return self

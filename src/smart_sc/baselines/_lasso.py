@@ -1,17 +1,15 @@
-"""Target-only and source-only baselines, fitted from sufficient statistics.
+"""Lasso per response, each penalty by K-fold cross-validation, from sufficient statistics.
 
-These are the competitors the SMART paper reports (its Sections 5 and 6):
-least squares, ridge and lasso per response, reduced-rank regression, the source
-model used as is, and the bounded-difference transfer ``C = C0 + Delta``. Each is
-a scikit-learn regressor that sees the cells once, to form ``X^T X``, ``X^T Y``
-and ``Y^T Y`` (per fold, in the same single pass, when it cross-validates), and
-computes its coefficients from those statistics only; so they run on dense or
-sparse inputs alike and their cost after that pass does not depend on the number
-of cells.
+:class:`TargetLasso`, the SMART paper's lasso competitor, and its path code:
+each response's path is solved by scikit-learn's coordinate descent
+(:func:`sklearn.linear_model.lasso_path`) on the precomputed Gram matrix, the
+folds' statistics come from one pass over the cells, and the paths of all
+folds advance together, a stretch of penalties at a time, stopping where the
+held-out error has stopped improving.
 
 Orientation: inside this module coefficient matrices are ``p x q`` (features x
-responses, the paper's ``C``); the public ``coef_`` is ``q x p`` as in
-scikit-learn, or ``(p,)`` after a fit on a 1-D ``y``.
+responses); the public ``coef_`` is ``q x p`` as in scikit-learn, or ``(p,)``
+after a fit on a 1-D ``y``.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from __future__ import annotations
 import logging
 import warnings
 from functools import cache
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
@@ -27,75 +25,18 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import lasso_path
 
 from .._core.randomness import RANDOM_STATE_CONSTRAINT, as_seed
-from .._core.rank import select_rank_rsc
-from .._core.ridge import DEFAULT_RIDGE_ALPHAS, ridge_gcv
 from .._core.stats import SufficientStats, held_out_sse
-from .._regressor_base import StatsLinearRegressor, check_source_coef
+from ._base import PerTargetMixin, StatsLinearRegressor, warn_not_converged
 from ._cv import FoldSums
-from ._params import (
-    FOLDS,
-    FRACTION,
-    NONNEGATIVE,
-    POSITIVE,
-    POSITIVE_INT,
-    StrOptions,
-    check_entries,
-)
+from ._linalg import roundoff_floor
+from ._params import FOLDS, FRACTION, NONNEGATIVE, POSITIVE_INT, StrOptions
 
-__all__ = [
-    "OffsetTransfer",
-    "ReducedRankRegression",
-    "SourceOnly",
-    "TargetLasso",
-    "TargetOLS",
-    "TargetRidge",
-]
+__all__ = ["TargetLasso"]
 
 logger = logging.getLogger("smart_sc")
 
-# scikit-learn's estimator checks accept only immutable scalars, tuples and
-# callables as defaults (an ndarray default could be mutated between instances),
-# so the paper's ridge grid is passed as a tuple of the same values.
-_DEFAULT_ALPHAS: tuple[float, ...] = DEFAULT_RIDGE_ALPHAS
 
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _roundoff_floor(stats: SufficientStats) -> np.ndarray:
-    """Per feature, the round-off left in its centred variance: ``max(n, p) eps E[x^2]``.
-
-    Sparse inputs are centred after the sums are formed (never densified), so a
-    feature constant on these cells keeps a variance of order ``eps`` times its
-    squared mean instead of an exact zero. Anything below this floor is
-    indistinguishable from a constant feature.
-    """
-    second = np.diag(stats.xx) + (stats.x_mean**2 if stats.centered else 0.0)
-    return max(stats.n, stats.n_features) * np.finfo(np.float64).eps * second
-
-
-def _pinv_factors(stats: SufficientStats) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenpairs of the Gram matrix above its numerical-rank threshold.
-
-    The threshold is :func:`smart_sc._core.rank.design_rank`'s (``p eps`` times the top eigenvalue)
-    raised to the centring round-off of the largest feature
-    (:func:`_roundoff_floor`): otherwise a feature constant on sparse cells
-    counts as a direction and least squares divides by its round-off.
-    """
-    evals, evecs = np.linalg.eigh(stats.xx)
-    top = max(float(evals[-1]), 0.0)
-    tol = max(
-        top * stats.n_features * np.finfo(np.float64).eps,
-        float(_roundoff_floor(stats).max()),
-    )
-    keep = evals > tol
-    return evals[keep], evecs[:, keep]
-
-
-def _ols_coef(stats: SufficientStats, factors=None) -> np.ndarray:
-    """Minimum-norm least squares ``xx^+ xy`` (p x q)."""
-    evals, evecs = _pinv_factors(stats) if factors is None else factors
-    return evecs @ ((evecs.T @ stats.xy) / evals[:, None])
+# --------------------------------------------------------------------------- path
 
 
 @cache
@@ -188,7 +129,7 @@ def _lasso_path(
     Each response's path is one call to :func:`sklearn.linear_model.lasso_path`
     on the precomputed Gram matrix (:func:`_lasso_gram_path`). Features whose
     variance ``xx_jj`` is at most the round-off of a constant feature
-    (:func:`_roundoff_floor`) are held at zero: the solver would divide by that
+    (:func:`roundoff_floor`) are held at zero: the solver would divide by that
     round-off.
 
     With ``polish_last``, a response whose last solved penalty stopped at
@@ -240,7 +181,7 @@ def _lasso_path(
     conv = np.ones((n_alphas, q), dtype=bool)
     if n_solve is None:
         n_solve = np.full(q, n_alphas)
-    usable = np.flatnonzero(np.diag(stats.xx) > _roundoff_floor(stats))
+    usable = np.flatnonzero(np.diag(stats.xx) > roundoff_floor(stats))
     if usable.size == 0:
         return coefs, n_iter, conv
     if usable.size == stats.n_features and stats.xx.flags.c_contiguous:
@@ -372,170 +313,10 @@ def _lasso_alpha_grid(stats: SufficientStats, n_alphas: int, eps: float) -> np.n
     return np.geomspace(a_max, a_max * eps, num=n_alphas)  # (n_alphas, q)
 
 
-class _PerTargetMixin:
-    """Report per-response quantities the way ``coef_`` is reported (scalar for 1-D y)."""
-
-    def _per_target(self, values: np.ndarray):
-        values = np.asarray(values)
-        if self._y_was_1d:
-            return values[..., 0].item() if values.ndim == 1 else values[..., 0].copy()
-        return values.copy()
+# --------------------------------------------------------------------------- estimator
 
 
-# --------------------------------------------------------------------------- estimators
-
-
-class TargetOLS(StatsLinearRegressor):
-    """Least squares per response on the target cells only.
-
-    Minimum-norm solution ``C = (X^T X)^+ X^T Y`` (on centred data when an
-    intercept is fitted), which is what :class:`sklearn.linear_model.LinearRegression`
-    returns when ``X`` is rank-deficient.
-
-    Parameters
-    ----------
-    fit_intercept : bool, default=True
-        Centre ``X`` and ``y`` on the training cells and fit an intercept.
-
-    Attributes
-    ----------
-    coef_ : ndarray of shape (n_targets, n_features) or (n_features,)
-        Coefficients (1-D after a fit on a 1-D ``y``).
-    intercept_ : ndarray of shape (n_targets,) or float
-        Intercept (zeros when ``fit_intercept=False``).
-    rank_ : int
-        Numerical rank of the (centred) design; a feature constant on the
-        training cells does not count, even where centring sparse sums leaves
-        it a round-off variance.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Feature names, when ``X`` had string column names.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from smart_sc.baselines import TargetOLS
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(50, 3))
-    >>> C = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
-    >>> model = TargetOLS().fit(X, X @ C + 0.5)
-    >>> np.allclose(model.coef_, C.T), np.allclose(model.intercept_, 0.5)
-    (True, True)
-    """
-
-    _parameter_constraints: dict = {"fit_intercept": ["boolean"]}  # noqa: RUF012
-
-    def __init__(self, fit_intercept: bool = True):
-        self.fit_intercept = fit_intercept
-
-    def fit(self, X, y):
-        """Fit least squares from the sufficient statistics of ``X`` and ``y``.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training design.
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Responses.
-
-        Returns
-        -------
-        self : TargetOLS
-            The fitted estimator.
-        """
-        self._validate_params()
-        X, y = self._validate_xy(X, y)
-        stats = self._stats(X, y)
-        factors = _pinv_factors(stats)
-        self.rank_ = int(factors[0].size)
-        coef = _ols_coef(stats, factors)
-        self._set_coef(coef, stats.intercept(coef))
-        return self
-
-
-class TargetRidge(_PerTargetMixin, StatsLinearRegressor):
-    """Ridge per response, each with its own penalty chosen by GCV.
-
-    The paper's initial estimate for SMART (its data-driven tuning). Penalties are
-    in scikit-learn units: response ``j`` minimises ``||y_j - X c_j||^2 + a_j
-    ||c_j||^2``, so at the chosen ``a_j`` the fit equals
-    ``sklearn.linear_model.Ridge(alpha=a_j)``. Generalised cross-validation is
-    computed from one eigendecomposition of ``X^T X``.
-
-    Parameters
-    ----------
-    alphas : sequence of float, default=tuple(numpy.logspace(-3, 2, 10))
-        Candidate penalties (positive).
-    fit_intercept : bool, default=True
-        Centre ``X`` and ``y`` on the training cells and fit an intercept.
-
-    Attributes
-    ----------
-    coef_ : ndarray of shape (n_targets, n_features) or (n_features,)
-        Coefficients at the chosen penalties.
-    intercept_ : ndarray of shape (n_targets,) or float
-        Intercept.
-    alpha_ : ndarray of shape (n_targets,) or float
-        Chosen penalty per response.
-    gcv_ : ndarray of shape (n_alphas, n_targets) or (n_alphas,)
-        GCV criterion of every candidate (``inf`` where it leaves no residual
-        degrees of freedom).
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Feature names, when ``X`` had string column names.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from smart_sc.baselines import TargetRidge
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(40, 5))
-    >>> Y = X @ rng.normal(size=(5, 2)) + rng.normal(size=(40, 2))
-    >>> model = TargetRidge(alphas=(0.1, 1.0, 10.0)).fit(X, Y)
-    >>> model.coef_.shape, model.alpha_.shape
-    ((2, 5), (2,))
-    """
-
-    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
-        "alphas": ["array-like"],  # each entry POSITIVE
-        "fit_intercept": ["boolean"],
-    }
-
-    def __init__(self, alphas=_DEFAULT_ALPHAS, fit_intercept: bool = True):
-        self.alphas = alphas
-        self.fit_intercept = fit_intercept
-
-    def fit(self, X, y):
-        """Fit ridge per response with the penalty chosen by GCV.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training design.
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Responses.
-
-        Returns
-        -------
-        self : TargetRidge
-            The fitted estimator.
-        """
-        self._validate_params()
-        alphas = check_entries(self, "alphas", POSITIVE)
-        X, y = self._validate_xy(X, y)
-        stats = self._stats(X, y)
-        path = ridge_gcv(stats, alphas)
-        coef = path.coef
-        self._set_coef(coef, stats.intercept(coef))
-        self.alpha_ = self._per_target(path.alpha)
-        self.gcv_ = self._per_target(path.gcv)
-        logger.debug("TargetRidge: GCV penalties %s", path.alpha)
-        return self
-
-
-class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
+class TargetLasso(PerTargetMixin, StatsLinearRegressor):
     """Lasso per response, each with its own penalty chosen by K-fold cross-validation.
 
     Response ``j`` minimises scikit-learn's lasso objective
@@ -702,14 +483,10 @@ class TargetLasso(_PerTargetMixin, StatsLinearRegressor):
         fit = {key: np.concatenate([part[key] for part in parts], axis=-1)
                for key in ("coef", "intercept", "alpha", "alphas", "cv_mse", "n_iter")}
         n_failed = sum(part["n_failed"] for part in parts)
-        if n_failed:
-            warnings.warn(
-                f"TargetLasso: {n_failed} lasso fit(s) (response x penalty x split) "
-                f"stopped at max_iter={self.max_iter} with a duality gap above tol="
-                f"{self.tol}; increase max_iter or tol",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+        warn_not_converged(
+            "TargetLasso", n_failed,
+            f"lasso fit(s) (response x penalty x split) stopped at max_iter={self.max_iter} "
+            f"with a duality gap above tol={self.tol}")
         self._set_coef(fit["coef"], fit["intercept"])
         self.alpha_ = self._per_target(fit["alpha"])
         self.alphas_ = self._per_target(fit["alphas"])
@@ -740,301 +517,3 @@ def _lasso_cv_fit(X, y, *, n_alphas, eps, cv, fit_intercept, max_iter, tol, pati
     return {"coef": coef, "intercept": stats.intercept(coef), "alpha": grid[best, cols],
             "alphas": grid, "cv_mse": cv_mse, "n_iter": n_iter[best, cols],
             "n_failed": n_failed + int((~conv).sum())}
-
-
-class ReducedRankRegression(StatsLinearRegressor):
-    """Classical reduced-rank regression, rank by RSC when not given.
-
-    ``C = B V_r V_r^T`` with ``B`` the minimum-norm least-squares coefficients
-    and ``V_r`` the top ``r`` eigenvectors of ``B^T X^T X B`` (the fitted values'
-    Gram matrix): the rank-``r`` matrix with the smallest training residual sum
-    of squares. This is SMART with no spectral penalty (``r_u = p, r_v = q``).
-    The rank, when not given, is chosen by the Rank Selection Criterion (Bunea,
-    She and Wegkamp 2011), capped by ``min(n_features, n_targets)`` and the rank
-    of the design.
-
-    Parameters
-    ----------
-    rank : int or None, default=None
-        Rank of the coefficient matrix; ``None`` chooses it by RSC.
-    fit_intercept : bool, default=True
-        Centre ``X`` and ``y`` on the training cells and fit an intercept.
-
-    Attributes
-    ----------
-    coef_ : ndarray of shape (n_targets, n_features) or (n_features,)
-        Coefficients of rank ``rank_``.
-    intercept_ : ndarray of shape (n_targets,) or float
-        Intercept.
-    rank_ : int
-        Rank used (0 only when the design is constant).
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Feature names, when ``X`` had string column names.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from smart_sc.baselines import ReducedRankRegression
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(200, 8))
-    >>> C = rng.normal(size=(8, 1)) @ rng.normal(size=(1, 6))
-    >>> model = ReducedRankRegression().fit(X, X @ C + 0.1 * rng.normal(size=(200, 6)))
-    >>> model.rank_, int(np.linalg.matrix_rank(model.coef_))
-    (1, 1)
-    """
-
-    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
-        "rank": [POSITIVE_INT, None],
-        "fit_intercept": ["boolean"],
-    }
-
-    def __init__(self, rank: int | None = None, fit_intercept: bool = True):
-        self.rank = rank
-        self.fit_intercept = fit_intercept
-
-    def fit(self, X, y):
-        """Fit reduced-rank regression from the sufficient statistics.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training design.
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Responses.
-
-        Returns
-        -------
-        self : ReducedRankRegression
-            The fitted estimator.
-
-        Raises
-        ------
-        ValueError
-            If ``rank`` exceeds ``min(n_features, n_targets)`` or the rank of the
-            design.
-        """
-        self._validate_params()
-        X, y = self._validate_xy(X, y)
-        stats = self._stats(X, y)
-        p, q = stats.n_features, stats.n_targets
-        factors = _pinv_factors(stats)
-        rank_x = int(factors[0].size)
-        if self.rank is not None:
-            if self.rank > min(p, q):
-                raise ValueError(
-                    f"rank={self.rank} exceeds min(n_features, n_targets) = min({p}, {q}) "
-                    f"= {min(p, q)}"
-                )
-            if self.rank > rank_x:
-                raise ValueError(
-                    f"rank={self.rank} exceeds the rank of the design, {rank_x} "
-                    f"({'centred ' if stats.centered else ''}X has {p} features but only "
-                    f"{rank_x} independent directions)"
-                )
-            rank = int(self.rank)
-        elif rank_x == 0:
-            rank = 0
-        else:
-            rank = select_rank_rsc(stats, max_rank=min(p, q, rank_x)).rank
-        B = _ols_coef(stats, factors)
-        # Gram matrix of the least-squares fitted values (per cell); its top
-        # eigenvectors span the best rank-r response subspace (Eckart-Young on XB).
-        fitted = B.T @ stats.xx @ B
-        _, evecs = np.linalg.eigh(0.5 * (fitted + fitted.T))
-        Vr = evecs[:, q - rank :] if rank else np.zeros((q, 0))
-        self.rank_ = rank
-        coef = B @ Vr @ Vr.T
-        self._set_coef(coef, stats.intercept(coef))
-        logger.debug("ReducedRankRegression: rank %d", rank)
-        return self
-
-
-class OffsetTransfer(_PerTargetMixin, StatsLinearRegressor):
-    """Bounded-difference transfer: ``C = C0 + Delta`` with ``Delta`` ridge-penalised.
-
-    The natural competitor that assumes the target is close to the source
-    (``||C* - C0||`` small), the assumption SMART drops. It is ridge regression
-    of the residual responses ``Y - X C0``, whose statistics follow from the
-    target's (``xy - xx C0`` and ``yy - C0^T xy - xy^T C0 + C0^T xx C0``), with a
-    penalty per response chosen by GCV. It uses exactly the information SMART
-    uses: the target cells and the source coefficients. Equivalently it is
-    ridge that shrinks toward the source, ``||Y - XC||^2 + a ||C - C0||^2``:
-    the classic parameter-transfer baseline (``"ridge_to_source"`` in
-    :func:`smart_sc.tl.benchmark`).
-
-    Parameters
-    ----------
-    source_coef : array-like of shape (n_targets, n_features)
-        Source coefficients in scikit-learn orientation (a fitted model's
-        ``coef_`` can be passed as is); 1-D for a single response.
-    alphas : sequence of float, default=tuple(numpy.logspace(-3, 2, 10))
-        Candidate penalties on ``||Delta||^2`` (scikit-learn units).
-    fit_intercept : bool, default=True
-        Centre ``X`` and ``y`` on the training cells and fit an intercept.
-
-    Attributes
-    ----------
-    coef_ : ndarray of shape (n_targets, n_features) or (n_features,)
-        ``C0 + Delta``.
-    intercept_ : ndarray of shape (n_targets,) or float
-        Intercept.
-    alpha_ : ndarray of shape (n_targets,) or float
-        Chosen penalty per response.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Feature names, when ``X`` had string column names.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from smart_sc.baselines import OffsetTransfer
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(30, 4))
-    >>> C0 = rng.normal(size=(2, 4))
-    >>> Y = X @ (C0.T + 0.1) + 0.1 * rng.normal(size=(30, 2))
-    >>> model = OffsetTransfer(C0).fit(X, Y)
-    >>> model.coef_.shape, bool(np.abs(model.coef_ - C0).max() < 0.5)
-    ((2, 4), True)
-    """
-
-    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
-        "source_coef": ["array-like"],
-        "alphas": ["array-like"],  # each entry POSITIVE
-        "fit_intercept": ["boolean"],
-    }
-
-    def __init__(self, source_coef, alphas=_DEFAULT_ALPHAS, fit_intercept: bool = True):
-        self.source_coef = source_coef
-        self.alphas = alphas
-        self.fit_intercept = fit_intercept
-
-    def fit(self, X, y):
-        """Fit the ridge-penalised offset from the source coefficients.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training design.
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Responses.
-
-        Returns
-        -------
-        self : OffsetTransfer
-            The fitted estimator.
-        """
-        self._validate_params()
-        alphas = check_entries(self, "alphas", POSITIVE)
-        X, y = self._validate_xy(X, y)
-        C0 = check_source_coef(self.source_coef, X.shape[1], y.shape[1])
-        stats = self._stats(X, y)
-        xxC0 = stats.xx @ C0
-        cross = C0.T @ stats.xy
-        resid = SufficientStats(
-            n=stats.n,
-            xx=stats.xx,
-            xy=stats.xy - xxC0,
-            yy=stats.yy - cross - cross.T + C0.T @ xxC0,
-            x_mean=stats.x_mean,
-            y_mean=stats.y_mean - stats.x_mean @ C0,
-            centered=stats.centered,
-        )
-        path = ridge_gcv(resid, alphas)
-        # The intercept of C0 + Delta on the original responses is the usual
-        # y_mean - x_mean (C0 + Delta), so the original statistics set it.
-        coef = C0 + path.coef
-        self._set_coef(coef, stats.intercept(coef))
-        self.alpha_ = self._per_target(path.alpha)
-        logger.debug("OffsetTransfer: GCV penalties %s", path.alpha)
-        return self
-
-
-class SourceOnly(StatsLinearRegressor):
-    """Predict the target with the source coefficients as they are.
-
-    Nothing is learned from the target but, optionally, the intercept: the
-    source's own (``source_intercept``), or the one that centres the predictions
-    on the target's means (``y_mean - x_mean C0``), or none.
-
-    Parameters
-    ----------
-    source_coef : array-like of shape (n_targets, n_features)
-        Source coefficients in scikit-learn orientation; 1-D for a single response.
-    source_intercept : float or array-like of shape (n_targets,), default=None
-        Intercept to use as is. ``None`` fits it on the target cells when
-        ``fit_intercept`` (and uses 0 otherwise).
-    fit_intercept : bool, default=True
-        Without ``source_intercept``: fit the intercept on the target means.
-
-    Attributes
-    ----------
-    coef_ : ndarray of shape (n_targets, n_features) or (n_features,)
-        Copy of ``source_coef``.
-    intercept_ : ndarray of shape (n_targets,) or float
-        Intercept.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Feature names, when ``X`` had string column names.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from smart_sc.baselines import SourceOnly
-    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]])
-    >>> model = SourceOnly([1.0, -1.0], source_intercept=0.5).fit(X, np.zeros(3))
-    >>> model.predict(X)
-    array([-0.5,  1.5,  0.5])
-    """
-
-    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
-        "source_coef": ["array-like"],
-        "source_intercept": ["array-like", Real, None],
-        "fit_intercept": ["boolean"],
-    }
-
-    def __init__(self, source_coef, source_intercept=None, fit_intercept: bool = True):
-        self.source_coef = source_coef
-        self.source_intercept = source_intercept
-        self.fit_intercept = fit_intercept
-
-    def fit(self, X, y):
-        """Store the source coefficients and set the intercept.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Target design (its means set the intercept; its width is checked).
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Target responses.
-
-        Returns
-        -------
-        self : SourceOnly
-            The fitted estimator.
-        """
-        self._validate_params()
-        X, y = self._validate_xy(X, y)
-        q = y.shape[1]
-        C0 = check_source_coef(self.source_coef, X.shape[1], q)
-        if self.source_intercept is not None:
-            b = np.asarray(self.source_intercept, dtype=np.float64)
-            if b.ndim > 1 or (b.ndim == 1 and b.shape != (q,)):
-                raise ValueError(
-                    f"source_intercept has shape {b.shape} but the data have {q} "
-                    f"target(s); expected a scalar or shape ({q},)"
-                )
-            if not np.all(np.isfinite(b)):
-                raise ValueError("source_intercept contains NaN or infinite values")
-            intercept = np.broadcast_to(b, (q,)).copy()
-        elif self.fit_intercept:
-            # Only the means are needed: no Gram matrix for a model with nothing to fit.
-            x_mean = np.asarray(X.mean(axis=0)).ravel()
-            intercept = y.mean(axis=0) - x_mean @ C0
-        else:
-            intercept = np.zeros(q)
-        self._set_coef(C0, intercept)
-        return self

@@ -1,15 +1,27 @@
-"""What every smart_sc regressor shares: validation, statistics, predict.
+"""What every smart_sc regressor shares: validation, statistics, predict, reporting.
 
 Each estimator (SMART and the baselines) turns validated ``X, y`` into
 sufficient statistics, computes a ``p x q`` coefficient matrix from them, and
-stores it in scikit-learn orientation. Only the middle step differs.
+stores it in scikit-learn orientation. Only the middle step differs; the rest
+is here: :class:`StatsLinearRegressor` (the base class), :func:`check_source_coef`
+(the source coefficients a transfer method is given), :class:`PerTargetMixin`
+(per-response attributes reported the way ``coef_`` is), :func:`warn_not_converged`
+(one :class:`~sklearn.exceptions.ConvergenceWarning` per fit) and
+:data:`DEFAULT_ALPHAS` (the ridge grid).
+
+Orientation: inside the baselines coefficient matrices are ``p x q`` (features
+x responses, the paper's ``C``); the public ``coef_`` is ``q x p`` as in
+scikit-learn, or ``(p,)`` after a fit on a 1-D ``y``.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import (
     _check_feature_names,
     _check_n_features,
@@ -19,10 +31,23 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._core.arrays import as_row_chunked, is_dask_array, predict_blocks
-from ._core.stats import SufficientStats, compute_sums
+from .._core.arrays import as_row_chunked, is_dask_array, predict_blocks
+from .._core.ridge import DEFAULT_RIDGE_ALPHAS
+from .._core.stats import SufficientStats, compute_sums
 
-__all__ = ["StatsLinearRegressor", "check_source_coef"]
+__all__ = [
+    "DEFAULT_ALPHAS",
+    "PerTargetMixin",
+    "StatsLinearRegressor",
+    "check_source_coef",
+    "warn_not_converged",
+]
+
+# scikit-learn's estimator checks accept only immutable scalars, tuples and
+# callables as defaults (an ndarray default could be mutated between instances),
+# so the paper's ridge grid is passed as a tuple of the same values.
+#: Default candidate ridge penalties (scikit-learn units): ``logspace(-3, 2, 10)``.
+DEFAULT_ALPHAS: tuple[float, ...] = DEFAULT_RIDGE_ALPHAS
 
 
 def check_source_coef(source_coef, n_features: int, n_targets: int) -> np.ndarray:
@@ -163,3 +188,29 @@ class StatsLinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         tags.input_tags.sparse = True
         tags.target_tags.multi_output = True
         return tags
+
+
+class PerTargetMixin:
+    """Report per-response quantities the way ``coef_`` is reported (scalar for 1-D y)."""
+
+    def _per_target(self, values: np.ndarray):
+        values = np.asarray(values)
+        if self._y_was_1d:
+            return values[..., 0].item() if values.ndim == 1 else values[..., 0].copy()
+        return values.copy()
+
+
+def warn_not_converged(name: str, n_failed: int, fits: str) -> None:
+    """Warn once per fit, with scikit-learn's ``ConvergenceWarning``, if any solve fell short.
+
+    ``fits`` says what fell short and where it stopped (``"fit(s) stopped at
+    ..."``); the message is ``"{name}: {n_failed} {fits}; increase max_iter or
+    tol"``. Nothing is said when ``n_failed`` is 0. Call it from ``fit``: the
+    warning points at the line that called ``fit``.
+    """
+    if n_failed:
+        warnings.warn(
+            f"{name}: {n_failed} {fits}; increase max_iter or tol",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
