@@ -243,6 +243,20 @@ def test_bad_input_raises_a_clear_error(small_sim, kwargs, X_edit, message):
         SMARTRegressor(sim.source_coef, **kwargs).fit(X, sim.Y)
 
 
+def test_parameter_rules_are_the_named_shared_ones():
+    # SMARTRegressor and the baselines hold their parameters to the same rules.
+    from smart_sc.baselines import _params
+
+    rules = SMARTRegressor._parameter_constraints
+    assert rules["rank"] == [_params.POSITIVE_INT, None]
+    assert rules["structural_rank"][0] is _params.NONNEGATIVE_INT
+    for name in ("lam", "alpha", "source_pull"):
+        assert rules[name] == [_params.NONNEGATIVE, None]
+    assert rules["tol"] == [_params.POSITIVE]
+    assert rules["max_iter"] == [_params.POSITIVE_INT]
+    assert rules["cv"] == [_params.FOLDS]
+
+
 def test_source_shape_and_content_are_checked(small_sim):
     sim = small_sim
     with pytest.raises(ValueError, match=r"source_coef has shape \(20, 29\)"):

@@ -6,12 +6,19 @@ import logging
 import numbers
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._core.pipeline import GRAMS, TUNINGS, SmartSettings, fit_smart
 from ._core.randomness import RANDOM_STATE_CONSTRAINT, as_seed
 from ._core.tuning import DEFAULT_LAMBDAS
 from .baselines._base import StatsLinearRegressor, check_source_coef
+from .baselines._params import (
+    FOLDS,
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    StrOptions,
+)
 
 __all__ = ["SMARTRegressor"]
 
@@ -236,20 +243,19 @@ class SMARTRegressor(StatsLinearRegressor):
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
         "source_coef": ["array-like", None],
-        "rank": [Interval(numbers.Integral, 1, None, closed="left"), None],
-        "structural_rank": [Interval(numbers.Integral, 0, None, closed="left"), tuple, list,
-                            None],
-        "lam": [Interval(numbers.Real, 0, None, closed="left"), None],
-        "alpha": [Interval(numbers.Real, 0, None, closed="left"), None],
-        "source_pull": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "rank": [POSITIVE_INT, None],
+        "structural_rank": [NONNEGATIVE_INT, tuple, list, None],
+        "lam": [NONNEGATIVE, None],
+        "alpha": [NONNEGATIVE, None],
+        "source_pull": [NONNEGATIVE, None],
         "fit_intercept": ["boolean"],
         "tuning": [StrOptions(set(TUNINGS))],
         "blend": ["boolean"],
         "transfer_gain": ["boolean"],
         "gram": [StrOptions(set(GRAMS))],
-        "tol": [Interval(numbers.Real, 0, None, closed="neither")],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
-        "cv": [Interval(numbers.Integral, 2, None, closed="left")],
+        "tol": [POSITIVE],
+        "max_iter": [POSITIVE_INT],
+        "cv": [FOLDS],
         "n_jobs": [numbers.Integral, None],
         "random_state": RANDOM_STATE_CONSTRAINT,
         "verbose": ["verbose"],

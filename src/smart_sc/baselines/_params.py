@@ -1,8 +1,9 @@
-"""Parameter rules of the baselines, in scikit-learn's ``_parameter_constraints`` terms.
+"""Parameter rules of the estimators, in scikit-learn's ``_parameter_constraints`` terms.
 
-Every estimator lists one rule per parameter in ``_parameter_constraints`` and
-checks them with ``self._validate_params()`` at the start of ``fit``, which
-raises scikit-learn's ``InvalidParameterError`` naming the parameter. A
+Every estimator (the baselines and :class:`smart_sc.SMARTRegressor`) lists one
+rule per parameter in ``_parameter_constraints`` and checks them with
+``self._validate_params()`` at the start of ``fit``, which raises
+scikit-learn's ``InvalidParameterError`` naming the parameter. A
 sequence parameter (penalty grids, candidate dimensions, weights) is
 ``"array-like"`` there; :func:`check_entries` then holds each entry to its
 interval, with the same error.
@@ -19,6 +20,7 @@ __all__ = [
     "FOLDS",
     "FRACTION",
     "NONNEGATIVE",
+    "NONNEGATIVE_INT",
     "POSITIVE",
     "POSITIVE_INT",
     "Interval",
@@ -29,6 +31,8 @@ __all__ = [
 
 #: An integer >= 1 (ranks, grid sizes, iteration caps, dimensions).
 POSITIVE_INT = Interval(numbers.Integral, 1, None, closed="left")
+#: An integer >= 0 (structural ranks, where 0 means "none of the source's subspace").
+NONNEGATIVE_INT = Interval(numbers.Integral, 0, None, closed="left")
 #: A number of cross-validation folds.
 FOLDS = Interval(numbers.Integral, 2, None, closed="left")
 #: A finite number >= 0 (penalties, powers).
