@@ -120,10 +120,23 @@ def _target_coef(stats: SufficientStats, target: str) -> np.ndarray:
     return ols_coef(stats)
 
 
+class _GivenSource:
+    """The source coefficients of an estimator given them, checked against the data.
+
+    One hook for the four estimators of this module, so that the checks of
+    ``source_coef`` (shape, finiteness) are the same for all and a test can
+    substitute a source of whatever shape scikit-learn's estimator checks use.
+    """
+
+    def _source_pq(self, n_features: int, n_targets: int) -> np.ndarray:
+        """Return ``C0`` (p x q) from ``source_coef`` (q x p), checked against the data."""
+        return check_source_coef(self.source_coef, n_features, n_targets)
+
+
 # --------------------------------------------------------------------------- estimators
 
 
-class SourceSubspaceRRR(StatsLinearRegressor):
+class SourceSubspaceRRR(_GivenSource, StatsLinearRegressor):
     """Regression restricted to the source's leading gene subspace, its dimension by CV.
 
     With ``U0_d`` the top ``d`` left singular vectors of the source
@@ -202,9 +215,6 @@ class SourceSubspaceRRR(StatsLinearRegressor):
         self.fit_intercept = fit_intercept
         self.random_state = random_state
 
-    def _source_pq(self, n_features: int, n_targets: int) -> np.ndarray:
-        return check_source_coef(self.source_coef, n_features, n_targets)
-
     def _dims(self, source_rank: int) -> tuple[int, ...]:
         if self.dims is None:
             grid = {d for d in DEFAULT_DIMS if d < source_rank} | {source_rank}
@@ -257,7 +267,7 @@ class SourceSubspaceRRR(StatsLinearRegressor):
         return self
 
 
-class SourceMixture(StatsLinearRegressor):
+class SourceMixture(_GivenSource, StatsLinearRegressor):
     """Convex mixture of a target-only fit and the source, the weight by CV.
 
     ``C = (1 - w) C_target + w C0`` with ``C_target`` a target-only ridge
@@ -330,9 +340,6 @@ class SourceMixture(StatsLinearRegressor):
         self.fit_intercept = fit_intercept
         self.random_state = random_state
 
-    def _source_pq(self, n_features: int, n_targets: int) -> np.ndarray:
-        return check_source_coef(self.source_coef, n_features, n_targets)
-
     def _weights(self) -> np.ndarray:
         if self.weights is None:
             return np.linspace(0.0, 1.0, 11)
@@ -375,7 +382,7 @@ class SourceMixture(StatsLinearRegressor):
         return self
 
 
-class OffsetTransfer(PerTargetMixin, StatsLinearRegressor):
+class OffsetTransfer(_GivenSource, PerTargetMixin, StatsLinearRegressor):
     """Bounded-difference transfer: ``C = C0 + Delta`` with ``Delta`` ridge-penalised.
 
     The natural competitor that assumes the target is close to the source
@@ -453,7 +460,7 @@ class OffsetTransfer(PerTargetMixin, StatsLinearRegressor):
         self._validate_params()
         alphas = check_entries(self, "alphas", POSITIVE)
         X, y = self._validate_xy(X, y)
-        C0 = check_source_coef(self.source_coef, X.shape[1], y.shape[1])
+        C0 = self._source_pq(X.shape[1], y.shape[1])
         stats = self._stats(X, y)
         path = ridge_gcv(residual_stats(stats, C0), alphas)
         # The intercept of C0 + Delta on the original responses is the usual
@@ -465,7 +472,7 @@ class OffsetTransfer(PerTargetMixin, StatsLinearRegressor):
         return self
 
 
-class SourceOnly(StatsLinearRegressor):
+class SourceOnly(_GivenSource, StatsLinearRegressor):
     """Predict the target with the source coefficients as they are.
 
     Nothing is learned from the target but, optionally, the intercept: the
@@ -532,7 +539,7 @@ class SourceOnly(StatsLinearRegressor):
         self._validate_params()
         X, y = self._validate_xy(X, y)
         q = y.shape[1]
-        C0 = check_source_coef(self.source_coef, X.shape[1], q)
+        C0 = self._source_pq(X.shape[1], q)
         if self.source_intercept is not None:
             b = np.asarray(self.source_intercept, dtype=np.float64)
             if b.ndim > 1 or (b.ndim == 1 and b.shape != (q,)):
