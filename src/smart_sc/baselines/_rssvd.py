@@ -2,10 +2,8 @@
 
 ``C = sum_k d_k u_k v_k^T`` with sparse singular vectors, fitted one unit-rank
 layer at a time from sufficient statistics, each layer's penalty by BIC.
-What the three sparse reduced-rank estimators share is in :mod:`._sparse_base`.
-
-Orientation: inside this module coefficient matrices are ``p x q`` (features x
-responses); the public ``coef_`` is ``q x p`` as in scikit-learn.
+Its grid helpers, weights, lasso solver and BIC come from :mod:`._sparse_base`,
+which SRRR and SOFAR share.
 """
 
 from __future__ import annotations

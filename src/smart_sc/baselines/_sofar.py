@@ -2,11 +2,8 @@
 
 ``C = U D V^T`` with orthonormal ``U, V`` and lasso penalties on ``D``, ``U D``
 and ``V D``, fitted by ADMM from sufficient statistics, the penalty level by
-BIC. What the three sparse reduced-rank estimators share is in
-:mod:`._sparse_base`.
-
-Orientation: inside this module coefficient matrices are ``p x q`` (features x
-responses); the public ``coef_`` is ``q x p`` as in scikit-learn.
+BIC (:mod:`._sparse_base` holds the pilot, weights and grid helpers it shares
+with SRRR and RSSVD).
 """
 
 from __future__ import annotations

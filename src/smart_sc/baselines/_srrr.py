@@ -2,10 +2,8 @@
 
 ``C = B A^T`` with ``A^T A = I`` and a row-wise group lasso on ``B``, so whole
 predictors (genes) drop out; rank and penalty by K-fold cross-validation.
-What the three sparse reduced-rank estimators share is in :mod:`._sparse_base`.
-
-Orientation: inside this module coefficient matrices are ``p x q`` (features x
-responses); the public ``coef_`` is ``q x p`` as in scikit-learn.
+The pieces it shares with RSSVD and SOFAR (pilot, grids, group lasso) and
+the orientation of its matrices: :mod:`._sparse_base`.
 """
 
 from __future__ import annotations
