@@ -689,8 +689,8 @@ def test_source_methods_is_read_only():
 @pytest.mark.parametrize("name", ["Ridge", "ridge ", "smart", "", None, ["ols"]])
 def test_unknown_source_method_raises_listing_the_known_names(name):
     # No fallback: a misspelt or unhashable name is refused, never mapped to a default.
-    known = "'lasso', 'ols', 'ridge', 'rrr', 'rssvd', 'sofar', 'srrr'"
-    with pytest.raises(ValueError, match=re.escape(f"{name!r}; known methods: {known}")):
+    known = "['lasso', 'ols', 'ridge', 'rrr', 'rssvd', 'sofar', 'srrr']"
+    with pytest.raises(ValueError, match=re.escape(f"method must be one of {known}, got {name!r}")):
         source_method(name)
 
 

@@ -69,10 +69,10 @@ def source_method(name: str) -> type[StatsLinearRegressor]:
     >>> source_method("Ridge")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown source method 'Ridge'; known methods: 'lasso', 'ols', 'ridge', ...
+    ValueError: method must be one of ['lasso', 'ols', 'ridge', 'rrr', ...], got 'Ridge'
     """
     try:
         return SOURCE_METHODS[name]
     except (KeyError, TypeError):  # TypeError: an unhashable name, such as a list
-        known = ", ".join(repr(n) for n in sorted(SOURCE_METHODS))
-        raise ValueError(f"unknown source method {name!r}; known methods: {known}") from None
+        # The wording fit_source has always used, so its callers see no change.
+        raise ValueError(f"method must be one of {sorted(SOURCE_METHODS)}, got {name!r}") from None
