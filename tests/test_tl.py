@@ -557,3 +557,30 @@ def test_a_source_from_few_cells_or_fewer_than_the_target_warns(mdata):
     with warnings.catch_warnings():
         warnings.simplefilter("error", smart_sc.SmallSourceWarning)
         smart_sc.tl.fit_source(mdata, mask_obs=is_nk)  # a large source: no warning
+
+
+@pytest.mark.parametrize(("call", "kwargs", "match"), [
+    ("transfer", {"key_added": 3}, r"The 'key_added' parameter of transfer must be an instance "
+                                   r"of 'str'"),
+    ("transfer", {"copy": "yes"}, r"The 'copy' parameter of transfer"),
+    ("predict", {"missing": "drop"}, r"The 'missing' parameter of predict must be a str among"),
+    ("fit_source", {"layer_in": 0}, r"The 'layer_in' parameter of fit_source"),
+    ("evaluate", {"key": None}, r"The 'key' parameter of evaluate"),
+    ("benchmark", {"test_size": 1.5}, r"The 'test_size' parameter of benchmark must be a float "
+                                      r"in the range \(0(\.0)?, 1(\.0)?\)"),
+    ("benchmark", {"n_splits": 0}, r"The 'n_splits' parameter of benchmark"),
+])
+def test_tl_arguments_follow_scikit_learns_rules_before_any_change(mdata, source, call, kwargs,
+                                                                  match):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    before = mdata.copy()
+    is_source, is_target = _types(mdata)
+    args = {"transfer": (mdata, source), "predict": (mdata["rna"], source),
+            "fit_source": (mdata,), "evaluate": (mdata,), "benchmark": (mdata,)}[call]
+    extra = ({"source_mask": is_source, "target_mask": is_target}
+             if call == "benchmark" else {})
+    with pytest.raises(InvalidParameterError, match=match):
+        getattr(smart_sc.tl, call)(*args, **extra, **kwargs)
+    assert set(mdata.uns) == set(before.uns)
+    assert set(mdata["rna"].obsm) == set(before["rna"].obsm)

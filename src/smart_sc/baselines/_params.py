@@ -14,7 +14,12 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+    validate_parameter_constraints,
+)
 
 __all__ = [
     "FOLDS",
@@ -27,6 +32,7 @@ __all__ = [
     "InvalidParameterError",
     "StrOptions",
     "check_entries",
+    "check_params",
 ]
 
 #: An integer >= 1 (ranks, grid sizes, iteration caps, dimensions).
@@ -59,3 +65,17 @@ def check_entries(estimator, name: str, rule: Interval, *, size: int | None = No
             f"{count} entries, each {rule}. Got {value!r} instead."
         )
     return np.asarray(entries, dtype=np.float64)
+
+
+def check_params(caller: str, rules: dict, params: dict) -> None:
+    """Hold a function's arguments to scikit-learn parameter rules, as estimators are.
+
+    The same rules and messages as ``_parameter_constraints`` (scikit-learn's
+    ``InvalidParameterError``, a ``ValueError`` naming the parameter), for the
+    functions of :mod:`smart_sc.tl`. Called first in the function's body
+    rather than as scikit-learn's ``validate_params`` decorator, whose extra
+    frame would move every warning's ``stacklevel`` off the user's call.
+    ``params`` is the caller's ``locals()``; only the names in ``rules`` are
+    checked.
+    """
+    validate_parameter_constraints(rules, {k: params[k] for k in rules}, caller_name=caller)

@@ -16,6 +16,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,9 @@ from joblib import Parallel, delayed
 from sklearn.metrics import r2_score
 from tqdm.auto import tqdm
 
-from .._core.randomness import as_seed
+from .._core.randomness import RANDOM_STATE_CONSTRAINT, as_seed
 from ..baselines import SOURCE_METHODS, source_method
+from ..baselines._params import FRACTION, POSITIVE_INT, StrOptions, check_params
 from ..estimator import SMARTRegressor
 from ..get import check_counts, check_finite, get_matrix, resolve_modalities, select_cells
 from ..pp._split import CellLocal, SplitMatrices, cell_local, prepare_split
@@ -95,21 +97,6 @@ def _check_sources_for(config: _Config) -> None:
             f"method(s) {needing} need a source model, and source_methods is empty: pass "
             f"source_methods (one of {list(SOURCE_METHODS)}), or drop those methods for a "
             "target-only benchmark")
-
-
-def _check_options(split, test_size, n_splits, min_test_cells, top_k, n_top_genes) -> None:
-    if split not in ("random", "donor"):
-        raise ValueError(f"split must be 'random' or 'donor', got {split!r}")
-    if not (isinstance(test_size, float | int) and 0 < test_size < 1):
-        raise ValueError(f"test_size must be a fraction in (0, 1), got {test_size!r}")
-    for name, value, allow_none in (("n_splits", n_splits, False),
-                                    ("min_test_cells", min_test_cells, False),
-                                    ("top_k", top_k, True), ("n_top_genes", n_top_genes, True)):
-        if value is None and allow_none:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}"
-                             f", got {value!r}")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -295,6 +282,30 @@ def _run_all(local, splits, config, n_jobs, verbose) -> tuple[list, list]:
     return rows, per_rows
 
 
+#: scikit-learn parameter rules of :func:`smart_sc.tl.benchmark` (checked first).
+_BENCHMARK_PARAMS = {
+    "split": [StrOptions({"random", "donor"})],
+    "groups": [str],
+    "n_splits": [POSITIVE_INT],
+    "test_size": [FRACTION],
+    "min_test_cells": [POSITIVE_INT],
+    "preprocess": ["boolean"],
+    "n_top_genes": [POSITIVE_INT, None],
+    "top_k": [POSITIVE_INT, None],
+    "clr": [StrOptions({"per_cell", "per_protein"})],
+    "layer": [str, None],
+    "modality_in": [str],
+    "modality_out": [str],
+    "smart_params": [dict, None],
+    "source_params": [dict, None],
+    "random_state": RANDOM_STATE_CONSTRAINT,
+    "n_jobs": [Integral, None],
+    "verbose": ["boolean"],
+    "key_added": [str, None],
+    "return_per_protein": ["boolean"],
+}
+
+
 def benchmark(
     mdata,
     *,
@@ -460,6 +471,7 @@ def benchmark(
     >>> bool((df["error"] > 0).all()), df.attrs["params"]["split"]
     (True, 'random')
     """
+    check_params("benchmark", _BENCHMARK_PARAMS, locals())
     smart_params, source_params = dict(smart_params or {}), dict(source_params or {})
     config = _Config(_check_names(source_methods, tuple(SOURCE_METHODS), "source_methods",
                                   allow_empty=True),
@@ -468,7 +480,6 @@ def benchmark(
     _check_sources_for(config)
     if source_params:
         _check_names(list(source_params), tuple(SOURCE_METHODS), "source_params keys")
-    _check_options(split, test_size, n_splits, min_test_cells, top_k, n_top_genes)
     # One int seeds every split and fit, and is recorded, so any run can be redone.
     random_state = as_seed(random_state)
     pair = resolve_modalities(mdata, modality_in, modality_out)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from ..baselines._params import check_params
 from ..get import check_finite, obsm_frame, resolve_modalities, select_cells
 
 __all__ = ["evaluate", "per_protein_metrics"]
@@ -29,6 +30,16 @@ def per_protein_metrics(Y: np.ndarray, Y_hat: np.ndarray) -> dict[str, np.ndarra
         "spearman": _pearson_columns(rankdata(Y, axis=0), rankdata(Y_hat, axis=0)),
         "rmse": np.sqrt(np.mean((Y - Y_hat) ** 2, axis=0)),
     }
+
+
+#: scikit-learn parameter rules of :func:`smart_sc.tl.evaluate` (checked first).
+_EVALUATE_PARAMS = {
+    "key": [str],
+    "modality_in": [str],
+    "modality_out": [str],
+    "layer_out": [str, None],
+    "key_added": [str, None],
+}
 
 
 def evaluate(
@@ -83,6 +94,7 @@ def evaluate(
     >>> smart_sc.tl.evaluate(adata)["rmse"].round(3).tolist()
     [0.1, 0.1]
     """
+    check_params("evaluate", _EVALUATE_PARAMS, locals())
     pair = resolve_modalities(mdata, modality_in, modality_out)
     rna = pair.rna
     pred = obsm_frame(rna, key, "predictions",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
+from sklearn.utils._param_validation import StrOptions
 
 from .._core.arrays import as_numpy, check_finite, linear_predict
+from ..baselines._params import check_params
 from ..get import MIN_SHARED_GENES, check_overlap, get_matrix, lazy_if_backed, modality_adata
 from ..source import SourceModel
 from ..source._scale import check_input_scale
@@ -16,6 +18,16 @@ from ._transfer import as_target_source_model
 __all__ = ["predict"]
 
 logger = logging.getLogger("smart_sc")
+
+
+#: scikit-learn parameter rules of :func:`smart_sc.tl.predict` (checked first).
+_PREDICT_PARAMS = {
+    "layer": [str, None],
+    "key_added": [str],
+    "missing": [StrOptions({"zero", "error"})],
+    "copy": ["boolean"],
+    "modality_in": [str],
+}
 
 
 def predict(
@@ -71,8 +83,7 @@ def predict(
     >>> rna.uns["smart_predicted"]["alignment"]["n_genes_shared"]
     2
     """
-    if missing not in ("zero", "error"):
-        raise ValueError(f"missing must be 'zero' or 'error', got {missing!r}")
+    check_params("predict", _PREDICT_PARAMS, locals())
     if copy:
         adata = adata.copy()
     container = adata

@@ -6,11 +6,23 @@ import numpy as np
 import pandas as pd
 
 from ..baselines import source_method
+from ..baselines._params import check_params
 from ..get import extract, modality_adata, resolve_mask_var
 from ..source import SourceModel
 from ..source._scale import describe_scale, warn_if_small_source
 
 __all__ = ["fit_source", "to_model"]
+
+
+#: scikit-learn parameter rules of :func:`smart_sc.tl.fit_source` (checked first).
+_FIT_SOURCE_PARAMS = {
+    "modality_in": [str],
+    "modality_out": [str],
+    "method": [str],
+    "layer_in": [str, None],
+    "layer_out": [str, None],
+    "population": [str, None],
+}
 
 
 def fit_source(
@@ -68,6 +80,7 @@ def fit_source(
     >>> source.provenance["population"], source.provenance["n_cells"] == int(is_nk.sum())
     ('NK', True)
     """
+    check_params("fit_source", _FIT_SOURCE_PARAMS, locals())
     mask_var = resolve_mask_var(mask_var, genes)
     estimator_class = source_method(method)
     data = extract(mdata, modality_in=modality_in, modality_out=modality_out,
@@ -84,6 +97,13 @@ def fit_source(
         preprocessing=prep if isinstance(prep, dict) else None,
         input_scale=describe_scale(data.X),
     )
+
+
+#: scikit-learn parameter rules of :func:`smart_sc.tl.to_model` (checked first).
+_TO_MODEL_PARAMS = {
+    "key": [str],
+    "modality_in": [str],
+}
 
 
 def to_model(mdata, key: str = "smart", modality_in: str = "rna") -> SourceModel:
@@ -118,6 +138,7 @@ def to_model(mdata, key: str = "smart", modality_in: str = "rna") -> SourceModel
     >>> model.provenance["estimator"], list(model.genes) == mdata.uns["smart"]["genes"]
     ('SMARTRegressor', True)
     """
+    check_params("to_model", _TO_MODEL_PARAMS, locals())
     rna = modality_adata(mdata, modality_in)
     if key not in rna.varm or key not in mdata.uns:
         raise ValueError(f"no SMART fit stored under key {key!r} (.uns of the object and "

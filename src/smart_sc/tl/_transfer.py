@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._jsonable import jsonable
+from ..baselines._params import check_params
 from ..estimator import SMARTRegressor
 from ..get import Extracted, copy_data, extract, resolve_mask_var, resolve_modalities
 from ..source import SourceModel, as_source_model
@@ -59,6 +60,17 @@ def _warn_about_inputs(data: Extracted, model: SourceModel) -> None:
     n_source = model.provenance.get("n_cells")
     if isinstance(n_source, int | np.integer):
         warn_if_small_source(int(n_source), len(data.cells), stacklevel=4)
+
+
+#: scikit-learn parameter rules of :func:`smart_sc.tl.transfer` (checked first).
+_TRANSFER_PARAMS = {
+    "modality_in": [str],
+    "modality_out": [str],
+    "layer_in": [str, None],
+    "layer_out": [str, None],
+    "key_added": [str],
+    "copy": ["boolean"],
+}
 
 
 def transfer(
@@ -164,6 +176,7 @@ def transfer(
     >>> mdata["rna"].obsm["smart"].shape[0] == mdata["rna"].n_obs
     True
     """
+    check_params("transfer", _TRANSFER_PARAMS, locals())
     mask_var = resolve_mask_var(mask_var, genes)
     if copy:
         mdata = copy_data(mdata)
