@@ -134,10 +134,10 @@ def time_method(name: str, X, Y, C, repeats: int) -> dict:
 def tuning(est) -> str:
     if isinstance(est, SRRR):
         ranks = [int(r) for r in est.cv_results_["ranks"]]
-        return f"rank {est.rank_} of {ranks}, lambda {est.lambda_:.3g}"
+        return f"rank {est.rank_} of {ranks}, lambda {est.lam_:.3g}"
     if isinstance(est, RSSVD):
         return "lambdas " + ", ".join(f"{r['lambda']:.2g}" for r in est.unit_tuning_)
-    return f"lambda {est.lambda_:.3g}"
+    return f"lambda {est.lam_:.3g}"
 
 
 def markdown(rows: list[dict], rrr_error: float, rrr_rank: int, args) -> str:

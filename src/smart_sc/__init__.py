@@ -14,7 +14,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-from . import baselines, datasets, exceptions, pl, pp, tl
+from . import baselines, datasets, exceptions, get, pl, pp, tl
 from .estimator import SMARTRegressor
 from .exceptions import InputScaleWarning, SmallSourceWarning, SmallTargetWarning
 from .source import SourceModel
@@ -29,6 +29,7 @@ __all__ = [
     "baselines",
     "datasets",
     "exceptions",
+    "get",
     "pl",
     "pp",
     "tl",
