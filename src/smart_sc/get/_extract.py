@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .._core.arrays import check_finite
+from ._checks import check_counts
 from ._masks import gene_subset, select_cells
 from ._modalities import PairedModalities, get_matrix, lazy_if_backed, resolve_modalities
 
@@ -130,7 +131,8 @@ class Extracted:
 
 def extract(mdata, *, modality_in: str = "rna", modality_out: str = "prot", mask_obs=None,
             mask_var=None, layer_in: str | None = None, layer_out: str | None = None,
-            model=None, sort_by_name: bool = True) -> Extracted:
+            model=None, sort_by_name: bool = True, cells: pd.Index | None = None,
+            counts_hint: str | None = None) -> Extracted:
     """Read the training matrices of a fit, checked, in canonical order.
 
     Parameters
@@ -145,6 +147,12 @@ def extract(mdata, *, modality_in: str = "rna", modality_out: str = "prot", mask
     sort_by_name : bool
         Order genes and proteins by name (the canonical order SMART fits in);
         ``False`` keeps the data's order.
+    cells : pandas.Index or None
+        The cells to read, in this order, instead of ``mask_obs``'s (each must
+        have both modalities).
+    counts_hint : str or None
+        Require raw counts (finite, non-negative whole numbers) rather than
+        finite values; the hint ends the error message (what to pass instead).
 
     Returns
     -------
@@ -169,17 +177,22 @@ def extract(mdata, *, modality_in: str = "rna", modality_out: str = "prot", mask
         use = use & alignment.gene_mask
         proteins = alignment.protein_mask
         check_overlap(model, alignment, int(use.sum()))
-    cells = select_cells(pair, mask_obs)
+    if cells is None:
+        cells = select_cells(pair, mask_obs)
+    what = "cells" if counts_hint else "training cells"
     order = _by_name if sort_by_name else (lambda _, mask: np.flatnonzero(mask))
     gene_idx = order(pd.Index(pair.rna.var_names), use)
     prot_idx = order(pair.protein_names, proteins)
     X_all = lazy_if_backed(get_matrix(pair.rna, layer_in, pair.modality_in))
     label_in = matrix_label(pair.modality_in, layer_in)
     X = X_all[pair.rna.obs_names.get_indexer(cells)][:, gene_idx]
-    check_finite(X, f"{label_in} (training cells)")
     Y = pair.protein_matrix(cells, layer_out)[:, prot_idx]
     label_out = (matrix_label(pair.modality_out, layer_out) if pair.prot is not None
                  else f".obsm[{pair.obsm_key!r}]")
-    check_finite(Y, f"{label_out} (training cells)")
+    for M, label in ((X, label_in), (Y, label_out)):
+        if counts_hint:
+            check_counts(M, f"{label} ({what})", counts_hint)
+        else:
+            check_finite(M, f"{label} ({what})")
     return Extracted(pair=pair, cells=cells, X_all=X_all, X=X, Y=Y, gene_idx=gene_idx,
                      prot_idx=prot_idx, alignment=alignment, label_in=label_in)

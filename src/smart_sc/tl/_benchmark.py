@@ -28,7 +28,7 @@ from .._core.randomness import RANDOM_STATE_CONSTRAINT, as_seed
 from ..baselines import SOURCE_METHODS, source_method
 from ..baselines._params import FRACTION, POSITIVE_INT, StrOptions, check_params
 from ..estimator import SMARTRegressor
-from ..get import check_counts, check_finite, get_matrix, resolve_modalities, select_cells
+from ..get import extract, resolve_modalities, select_cells
 from ..pp._split import CellLocal, SplitMatrices, cell_local, prepare_split
 from ._evaluate import per_protein_metrics
 from ._methods import BENCHMARK_METHODS, METHOD_ALIASES
@@ -113,23 +113,14 @@ def _populations(pair, source_mask, target_mask) -> tuple[pd.Index, pd.Index]:
 
 
 def _cell_inputs(pair, cells: pd.Index, *, preprocess, layer, clr) -> CellLocal:
-    """Check the source and target cells' matrices and apply the cell-local steps."""
+    """Read and check the source and target cells' matrices; apply the cell-local steps."""
     where = layer if preprocess else None
-    X = get_matrix(pair.rna, where, pair.modality_in)[pair.rna.obs_names.get_indexer(cells)]
-    if pair.prot is not None:
-        Y = get_matrix(pair.prot, where, pair.modality_out)
-        Y = Y[pair.prot.obs_names.get_indexer(cells)]
-    else:
-        Y = pair.protein_matrix(cells, None)
-    label = f"layer {where!r}" if where else ".X"
-    for M, modality in ((X, pair.modality_in), (Y, pair.modality_out)):
-        what = f"modality {modality!r} {label} (source and target cells)"
-        if preprocess:
-            check_counts(M, what, "preprocess=True needs raw counts: pass the layer that "
-                         "holds them, or preprocess=False for processed data")
-        else:
-            check_finite(M, what)
-    return cell_local(X, Y, pair.rna.var_names, pair.protein_names, preprocess=preprocess,
+    hint = ("preprocess=True needs raw counts: pass the layer that holds them, or "
+            "preprocess=False for processed data") if preprocess else None
+    data = extract(pair.container, modality_in=pair.modality_in, modality_out=pair.modality_out,
+                   layer_in=where, layer_out=where if pair.prot is not None else None,
+                   cells=cells, sort_by_name=False, counts_hint=hint)
+    return cell_local(data.X, data.Y, data.genes, data.proteins, preprocess=preprocess,
                       clr=clr)
 
 
