@@ -71,8 +71,18 @@ class LowRankGram:
     rank tolerance are dropped, and those are round-off themselves.
     """
 
-    def __init__(self, G: np.ndarray):
+    def __init__(self, G: np.ndarray, values: np.ndarray | None = None):
         self.G = np.ascontiguousarray(G)
+        #: ``G``'s squared column norms when its columns are orthogonal (``G = Q
+        #: diag(sqrt(values))``, from an eigendecomposition): then ``Q`` spans
+        #: the matrix's range and the solver can work inside it (:func:`row_space`).
+        self.values = None if values is None else np.asarray(values, dtype=np.float64)
+
+    def range_basis(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(Q, values)`` with ``Q`` orthonormal and ``Q diag(values) Q^T`` this matrix."""
+        if self.values is None:
+            return None
+        return self.G / np.sqrt(self.values), self.values
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -96,6 +106,88 @@ class LowRankGram:
         return Gk @ Gk.T
 
 
+class DiagonalGram:
+    """A diagonal Gram matrix ``diag(values)``: the design's Gram matrix in its own eigenbasis."""
+
+    def __init__(self, values: np.ndarray):
+        self.values = np.asarray(values, dtype=np.float64)
+        self._column = self.values[:, None]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.values.size, self.values.size)
+
+    @property
+    def size(self) -> int:
+        return self.values.size ** 2
+
+    @property
+    def nbytes(self) -> int:
+        return self.values.nbytes
+
+    def __matmul__(self, X: np.ndarray) -> np.ndarray:
+        return self._column * X
+
+    def leading_block(self, k: int) -> np.ndarray:
+        return np.diag(self.values[:k])
+
+
+#: A start whose distance from the design's range exceeds this (relative to its
+#: norm) is solved in gene space: the row-space shortcut would project it.
+ROW_SPACE_TOL = 1e-8
+
+
+def row_space(problem: RotatedProblem, state: AdmmState):
+    """The problem and start restricted to the range of ``S_xx``, when ``U`` has no penalty.
+
+    With ``r_u = p`` (no penalty on ``U``; structural ranks ``(p, q)`` are the
+    penalty-off fit) the U-step's gradient ``A W D^2 - M Z D`` lies in the
+    range of ``A`` (``M = U0^T S_xy V0`` does, as ``S_xy = X_c^T Y_c / n``),
+    the Riemannian gradient adds only ``W`` times a small matrix, and the
+    polar retraction keeps ``W``'s span: an iterate that starts in the range
+    (a ridge start does) stays there. With fewer cells than genes that range
+    has dimension ``m < n`` against ``p`` genes, and with ``W = Q w`` (``Q``
+    an orthonormal basis of the range) every inner product, step size and
+    residual of the iteration is the same in ``w``: the same iterates, the
+    same number of iterations, at ``m / p`` of the cost (and ``A`` diagonal).
+    A pull toward the source adds its directions to the linear term; the
+    basis then spans them too.
+
+    Returns ``(reduced problem, reduced start, Q)``, or ``None`` when there is
+    nothing to gain (no low-rank factorisation, a range as big as gene space,
+    a penalty on ``U``) or the start leaves the range.
+    """
+    A = problem.A
+    if problem.r_u != problem.p or not isinstance(A, LowRankGram):
+        return None
+    found = A.range_basis()
+    if found is None:
+        return None
+    Q, values = found
+    gram = DiagonalGram(values)
+    k = problem.source_values.size
+    if problem.alpha * problem.pull != 0.0 and k:
+        # The pull's term alpha pull C0 sits on the first k source coordinates.
+        E = np.zeros((problem.p, k))
+        E[:k] = np.eye(k)
+        E -= Q @ (Q.T @ E)
+        Qe, R = np.linalg.qr(E)
+        keep = np.abs(np.diag(R)) > 1e-10
+        Q = np.hstack([Q, Qe[:, keep]])
+        gram = Q.T @ (A @ Q)
+        gram = 0.5 * (gram + gram.T)
+    m = Q.shape[1]
+    if 2 * m > problem.p:
+        return None
+    w = Q.T @ state.W
+    if np.linalg.norm(state.W - Q @ w) > ROW_SPACE_TOL * max(np.linalg.norm(state.W), 1.0):
+        return None
+    small = replace(problem, A=gram, M=Q.T @ problem.fit_M, r_u=m, pull=0.0,
+                    source_values=np.zeros(0))
+    start = replace(state.copy(), W=w)
+    return small, start, Q
+
+
 def leading_block(A, k: int) -> np.ndarray:
     """The leading ``k x k`` block of a dense matrix or of an operator that has one."""
     return A[:k, :k] if isinstance(A, np.ndarray) else A.leading_block(k)
@@ -110,7 +202,7 @@ def rotated_gram(stats: SufficientStats, basis: SourceBasis):
     """
     evals, evecs = stats.xx_spectrum
     if 2 * evals.size < stats.n_features:
-        return LowRankGram(basis.to_source(evecs * np.sqrt(evals)))
+        return LowRankGram(basis.to_source(evecs * np.sqrt(evals)), evals)
     A = basis.to_source(basis.to_source(stats.xx).T)  # U0^T (S_xx U0), S_xx symmetric
     return 0.5 * (A + A.T)
 
@@ -358,7 +450,22 @@ def solve_admm(
     -------
     AdmmResult
     """
-    pb = problem
+    reduced = row_space(problem, state) if problem.r_u == problem.p else None
+    if reduced is not None:
+        # The same iteration inside the design's range (see row_space): every
+        # iterate is Q times the reduced one, so map the result back.
+        small, start, Q = reduced
+        res = _iterate(small, start, tol=tol, max_iter=max_iter,
+                       inner_max_iter=inner_max_iter, record=record, p_scale=problem.p)
+        res.state.W = Q @ res.state.W
+        return res
+    return _iterate(problem, state, tol=tol, max_iter=max_iter,
+                    inner_max_iter=inner_max_iter, record=record, p_scale=problem.p)
+
+
+def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
+             inner_max_iter: int, record: bool, p_scale: int) -> AdmmResult:
+    """The ADMM iterations of :func:`solve_admm`; residuals are scaled by ``p_scale`` genes."""
     st = state.copy()
     M = pb.fit_M
     apply_A = threaded_product(pb.A)
@@ -446,7 +553,7 @@ def solve_admm(
         Gv = -(MtW * d)
         Gv[r_v:] += rho * Pv + gv - rho * ov
         dual = 0.5 * (
-            np.linalg.norm(riemannian_gradient(W, Gu)) / np.sqrt(p * r)
+            np.linalg.norm(riemannian_gradient(W, Gu)) / np.sqrt(p_scale * r)
             + np.linalg.norm(riemannian_gradient(Z, Gv)) / np.sqrt(q * r)
         )
         if record:

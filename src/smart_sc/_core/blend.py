@@ -53,7 +53,7 @@ def residual_gram_per_target(held_out: RawSums, train: SufficientStats,
     k = len(coefs)
     b = np.array([shifted_intercept(held_out, train, C) for C in coefs])  # (k, q)
     if sxx_coefs is None:
-        sxx_coefs = [held_out.sxx @ C for C in coefs]
+        sxx_coefs = [held_out.sxx_times(C) for C in coefs]
     C = np.array(coefs)  # (k, p, q)
     fit_y = np.einsum("pq,kpq->kq", held_out.sxy, C)  # <x, y> per response
     x_c = np.einsum("p,kpq->kq", held_out.sx, C)

@@ -15,7 +15,7 @@ the same values give bit-identical statistics and hence identical fits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property, singledispatch
 
 import numpy as np
@@ -54,6 +54,21 @@ class RawSums:
     syy: np.ndarray  # (q, q)
     shift_x: np.ndarray  # (p,)
     shift_y: np.ndarray  # (q,)
+    #: The cells themselves (``X - shift_x``, dense) when they are fewer than half
+    #: the genes: a product with ``sxx`` then goes through them (:meth:`sxx_times`).
+    #: Sums of several sets (``+``, ``-``) do not keep them.
+    cells: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def sxx_times(self, M: np.ndarray) -> np.ndarray:
+        """``sxx @ M``, through the cells when they are held (``4 n p k`` flops, not ``2 p^2 k``).
+
+        A fold of 30 cells at 2,000 genes: a sixtieth of the work. The same
+        product up to round-off (``sxx`` is the sum of the same cells' outer
+        products).
+        """
+        if self.cells is None:
+            return self.sxx @ M
+        return self.cells.T @ (self.cells @ M)
 
     def __add__(self, other: RawSums) -> RawSums:
         return RawSums(
@@ -331,7 +346,14 @@ def fold_sums(X, Y, folds: np.ndarray, n_folds: int, *, center: bool) -> list[Ra
     out = []
     for k in range(n_folds):
         idx = np.flatnonzero(folds == k)
-        out.append(compute_sums(X[idx], Yd[idx], shift_x, shift_y))
+        sums = compute_sums(X[idx], Yd[idx], shift_x, shift_y)
+        if 2 * idx.size < X.shape[1]:
+            # Few cells per fold (a small target): its held-out products go
+            # through its cells, which take less memory than its sxx.
+            block = X[idx]
+            block = block.toarray() if sp.issparse(block) else np.array(block, dtype=np.float64)
+            sums = replace(sums, cells=block - shift_x)
+        out.append(sums)
     return out
 
 
@@ -373,7 +395,7 @@ def held_out_sse(held_out: RawSums, train: SufficientStats, left: np.ndarray,
     columns of those responses only.
     """
     t = slice(None) if targets is None else np.asarray(targets)
-    sxx_left = held_out.sxx @ left
+    sxx_left = held_out.sxx_times(left)
     if right is None:
         cross = np.einsum("ij,ij->j", left, held_out.sxy[:, t])
         quad = np.einsum("ij,ij->j", left, sxx_left)

@@ -91,8 +91,9 @@ class _LowRank:
     def coef(self) -> np.ndarray:
         return (self.L * self.d) @ self.R.T
 
-    def sxx_times(self, sxx: np.ndarray) -> np.ndarray:
-        return ((sxx @ self.L) * self.d) @ self.R.T
+    def sxx_times(self, held_out) -> np.ndarray:
+        """``S C`` for the held-out sums' ``S = sxx``, through the factor ``L`` (p x r)."""
+        return (held_out.sxx_times(self.L) * self.d) @ self.R.T
 
 
 def _fold_fits(folds, basis, *, rank, pair, alpha, pull, lambdas, how) -> list[_LowRank]:
@@ -120,11 +121,11 @@ _SMART, _NO_SOURCE, _SOURCE, _RIDGE, _INTERCEPT = range(5)
 
 def _fold_gram(fold: FoldData, smart: _LowRank, plain: _LowRank, C0: np.ndarray) -> np.ndarray:
     """Per-response residual Gram of the compared matrices on one held-out fold."""
-    sxx = fold.held_out.sxx
+    held = fold.held_out
     zero = np.zeros_like(C0)
     coefs = [smart.coef, plain.coef, C0, fold.init_coef, zero]
-    products = [smart.sxx_times(sxx), plain.sxx_times(sxx), sxx @ C0, sxx @ fold.init_coef,
-                zero]
+    products = [smart.sxx_times(held), plain.sxx_times(held), held.sxx_times(C0),
+                held.sxx_times(fold.init_coef), zero]
     return residual_gram_per_target(fold.held_out, fold.train_stats, coefs, products)
 
 
