@@ -411,3 +411,13 @@ def test_no_transfer_gain_without_a_source_or_when_off(paper_design):
                         random_state=0).fit(sim.X, sim.Y)
     # The diagnostic never changes the fit.
     np.testing.assert_array_equal(on.coef_, off.coef_)
+
+
+def test_a_source_with_nan_or_inf_is_named_with_its_counts():
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(30, 6)), rng.normal(size=(30, 3))
+    C0 = rng.normal(size=(3, 6))
+    C0[0, 1], C0[2, 2], C0[1, 0] = np.nan, np.inf, -np.inf
+    with pytest.raises(ValueError, match=r"source_coef contains 1 NaN and 2 infinite value"):
+        SMARTRegressor(C0, rank=2, structural_rank=2, lam=0.1, alpha=0.0,
+                       blend=False).fit(X, Y)

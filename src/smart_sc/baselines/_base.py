@@ -19,7 +19,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import (
@@ -31,7 +30,13 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .._core.arrays import as_row_chunked, is_dask_array, predict_blocks
+from .._core.arrays import (
+    as_row_chunked,
+    check_finite,
+    is_dask_array,
+    linear_predict,
+    predict_blocks,
+)
 from .._core.ridge import DEFAULT_RIDGE_ALPHAS
 from .._core.stats import SufficientStats, compute_sums
 
@@ -69,9 +74,7 @@ def check_source_coef(source_coef, n_features: int, n_targets: int) -> np.ndarra
             f"and {n_features} feature(s); expected ({n_targets}, {n_features}) "
             "(scikit-learn orientation: one row per response)"
         )
-    bad = ~np.isfinite(C0)
-    if bad.any():
-        raise ValueError(f"source_coef contains {int(bad.sum())} NaN or infinite value(s)")
+    check_finite(C0, "source_coef")
     return C0.T.copy()
 
 
@@ -178,10 +181,7 @@ class StatsLinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             return predict_blocks(X, coef[:, None] if ravel else coef.T, self.intercept_,
                                   ravel=ravel)
         X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=np.float64, reset=False)
-        out = X @ self.coef_.T
-        if sp.issparse(out):  # pragma: no cover - sparse @ dense is dense
-            out = out.toarray()
-        return np.asarray(out) + self.intercept_
+        return linear_predict(X, np.asarray(self.coef_).T, self.intercept_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

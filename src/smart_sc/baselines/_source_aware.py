@@ -31,6 +31,7 @@ import numbers
 
 import numpy as np
 
+from .._core.arrays import check_finite
 from .._core.randomness import RANDOM_STATE_CONSTRAINT
 from .._core.ridge import ridge_gcv
 from .._core.stats import SufficientStats
@@ -547,8 +548,7 @@ class SourceOnly(_GivenSource, StatsLinearRegressor):
                     f"source_intercept has shape {b.shape} but the data have {q} "
                     f"target(s); expected a scalar or shape ({q},)"
                 )
-            if not np.all(np.isfinite(b)):
-                raise ValueError("source_intercept contains NaN or infinite values")
+            check_finite(b, "source_intercept")
             intercept = np.broadcast_to(b, (q,)).copy()
         elif self.fit_intercept:
             # Only the means are needed: no Gram matrix for a model with nothing to fit.

@@ -10,7 +10,7 @@ import pandas as pd
 from anndata import AnnData
 from mudata import MuData
 
-from ..get import modality_adata
+from ..get import check_finite, modality_adata
 from ..source import SourceModel
 from ..tl import to_model
 
@@ -63,8 +63,7 @@ def coef_of(obj: Any, *, key: str, modality_in: str, what: str) -> pd.DataFrame 
     values = np.asarray(coef)
     if values.size == 0:
         raise ValueError(f"{what}: the coefficient matrix is empty (shape {values.shape})")
-    if not np.isfinite(values).all():
-        raise ValueError(f"{what}: the coefficients contain NaN or infinite values")
+    check_finite(values, f"{what}: the coefficients")
     return coef
 
 
