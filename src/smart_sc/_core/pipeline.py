@@ -32,8 +32,15 @@ from .matrix_free import fit_through_cells
 from .randomness import check_random_state
 from .rank import RankSelection, is_design_ill_posed, select_rank_rsc
 from .ridge import DEFAULT_RIDGE_ALPHAS, RidgePath, ridge_gcv
-from .spectrum import cells_are_cheaper, with_cell_spectrum
-from .stats import SufficientStats, compute_sums, fold_sums, kfold_labels, total
+from .spectrum import cells_are_cheaper, few_cells, with_cell_spectrum
+from .stats import (
+    SufficientStats,
+    cell_fold_sums,
+    compute_sums,
+    fold_sums,
+    kfold_labels,
+    total,
+)
 from .threads import single_threaded
 from .transfer_gain import TransferGain, transfer_gain
 from .tuning import (
@@ -236,9 +243,9 @@ def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) 
                 "parameters and pass blend=False"
             )
         labels = kfold_labels(n, s.cv, s.random_state)
-        sums_per_fold = fold_sums(X, Y, labels, s.cv, center=center)
-        raw = total(sums_per_fold)
+        sums_per_fold, train_sums, raw = _fold_statistics(X, Y, labels, s.cv, center)
     else:
+        train_sums = None
         raw = compute_sums(X, Y) if center else compute_sums(X, Y, np.zeros(p), np.zeros(q))
         # A fit that tunes nothing still gets folds for its transfer gain (where there
         # are enough cells), from a second pass: its own statistics stay as they were.
@@ -254,7 +261,7 @@ def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) 
         if cells_are_cheaper(X):
             stats = with_cell_spectrum(stats, X)
         folds = (make_folds(sums_per_fold, basis, center=center, ridge_alphas=s.ridge_alphas,
-                            cells=X, labels=labels)
+                            cells=X, labels=labels, tot=raw, train_sums=train_sums)
                  if sums_per_fold is not None else None)
         ridge = ridge_gcv(stats, s.ridge_alphas)
         extra = (_repeated_folds(X, Y, basis, s) if folds is not None and s.blend
@@ -326,10 +333,23 @@ def _repeated_folds(X, Y, basis: SourceBasis, s: SmartSettings) -> list[list[Fol
     out = []
     for seed in seeds:
         labels = kfold_labels(X.shape[0], s.cv, int(seed))
-        sums = fold_sums(X, Y, labels, s.cv, center=bool(s.fit_intercept))
+        sums, train_sums, tot = _fold_statistics(X, Y, labels, s.cv, bool(s.fit_intercept))
         out.append(make_folds(sums, basis, center=bool(s.fit_intercept),
-                              ridge_alphas=s.ridge_alphas, cells=X, labels=labels))
+                              ridge_alphas=s.ridge_alphas, cells=X, labels=labels, tot=tot,
+                              train_sums=train_sums))
     return out
+
+
+def _fold_statistics(X, Y, labels, n_folds: int, center: bool):
+    """Per-fold held-out sums, training sums (``None``: total minus fold) and the total.
+
+    With few cells (:func:`.spectrum.few_cells`) no ``p x p`` sum is formed:
+    every product with one goes through the cells (:class:`.stats.DeferredSums`).
+    """
+    if few_cells(X):
+        return cell_fold_sums(X, Y, labels, n_folds, center=center)
+    sums = fold_sums(X, Y, labels, n_folds, center=center)
+    return sums, None, total(sums)
 
 
 def user_stacklevel() -> int:

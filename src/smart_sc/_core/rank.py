@@ -91,7 +91,7 @@ def select_rank_rsc(
     else:
         ridge = ridge if ridge is not None else ridge_gcv(stats)
         C = ridge.coef
-        fitted_gram = n * C.T @ stats.xx @ C
+        fitted_gram = n * C.T @ stats.xx_times(C)  # through the cells when they are few
         n_eff = n - (1 if stats.centered else 0)
         resid_dof = np.maximum(n_eff - ridge.df, 1.0)
         sigma2 = float(np.mean(n * ridge.mse / resid_dof))

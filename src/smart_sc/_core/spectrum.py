@@ -16,13 +16,23 @@ import scipy.sparse as sp
 
 from .stats import SufficientStats
 
-__all__ = ["cells_are_cheaper", "with_cell_spectrum"]
+__all__ = ["cells_are_cheaper", "few_cells", "with_cell_spectrum"]
 
 
 def cells_are_cheaper(X) -> bool:
     """Whether the SVD of ``X``'s rows beats the eigendecomposition of its Gram matrix."""
     n, p = X.shape
     return isinstance(X, np.ndarray | sp.spmatrix | sp.sparray) and n < p
+
+
+def few_cells(X) -> bool:
+    """Fewer cells in memory than half the genes: no ``p x p`` matrix is needed at all.
+
+    Every product with ``S_xx`` (of any subset of the cells) then goes through
+    a rank-``n`` factor or the cells themselves, so the fit never forms the
+    ``p x p`` sums (:class:`.stats.DeferredSums`).
+    """
+    return cells_are_cheaper(X) and 2 * X.shape[0] < X.shape[1]
 
 
 def with_cell_spectrum(stats: SufficientStats, X, rows: np.ndarray | None = None

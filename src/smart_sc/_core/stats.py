@@ -15,7 +15,8 @@ the same values give bit-identical statistics and hence identical fits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import copy
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property, singledispatch
 
 import numpy as np
@@ -26,8 +27,11 @@ from .arrays import is_dask_array
 from .threads import callers_threads
 
 __all__ = [
+    "DeferredStats",
+    "DeferredSums",
     "RawSums",
     "SufficientStats",
+    "cell_fold_sums",
     "compute_sums",
     "fold_sums",
     "held_out_sse",
@@ -102,7 +106,10 @@ class RawSums:
         if center:
             mx = self.sx / n
             my = self.sy / n
-            xx = self.sxx / n - np.outer(mx, mx)
+            # In place: at thousands of genes each pass over a p x p array costs
+            # more than the small-target fit's arithmetic (same values, same bits).
+            xx = self.sxx / n
+            xx -= np.outer(mx, mx)
             xy = self.sxy / n - np.outer(mx, my)
             yy = self.syy / n - np.outer(my, my)
             x_mean = mx + self.shift_x
@@ -115,7 +122,8 @@ class RawSums:
             y_mean = np.zeros_like(self.sy)
         # Symmetrise: subtraction of outer products leaves rounding asymmetry that
         # eigh would silently ignore but the Stiefel steps would not.
-        xx = 0.5 * (xx + xx.T)
+        xx += xx.T  # numpy buffers the overlapping transpose: 0.5 (xx + xx.T), bit for bit
+        xx *= 0.5
         yy = 0.5 * (yy + yy.T)
         return SufficientStats(n=n, xx=xx, xy=xy, yy=yy, x_mean=x_mean, y_mean=y_mean,
                                centered=center)
@@ -168,7 +176,7 @@ class SufficientStats:
         """These statistics with :attr:`xx_spectrum` given (e.g. from the cells' SVD)."""
         keep = evals > rank_tolerance(evals.max(initial=0.0), self.n_features)
         order = np.argsort(evals[keep], kind="stable")
-        out = replace(self)
+        out = copy.copy(self)  # not replace(): that would compute a deferred xx
         # cached_property stores its value in the instance dict; seeding it
         # there is how the cache is meant to be filled from outside.
         out.__dict__["xx_spectrum"] = (evals[keep][order], evecs[:, keep][:, order])
@@ -179,9 +187,13 @@ class SufficientStats:
         """Numerical rank of ``xx``: eigenvalues above :func:`rank_tolerance`."""
         return int(self.xx_spectrum[0].size)
 
+    def xx_times(self, M: np.ndarray) -> np.ndarray:
+        """``xx @ M`` (:class:`DeferredStats` makes it through the cells)."""
+        return self.xx @ M
+
     @property
     def n_features(self) -> int:
-        return self.xx.shape[0]
+        return self.xy.shape[0]
 
     @property
     def n_targets(self) -> int:
@@ -192,7 +204,7 @@ class SufficientStats:
 
         Uses ``||y_j - X c_j||^2 / n = yy_jj - 2 c_j^T xy_j + c_j^T xx c_j``.
         """
-        fit = np.einsum("ij,ij->j", coef, self.xx @ coef)
+        fit = np.einsum("ij,ij->j", coef, self.xx_times(coef))
         cross = np.einsum("ij,ij->j", coef, self.xy)
         return np.maximum(np.diag(self.yy) - 2.0 * cross + fit, 0.0)
 
@@ -205,6 +217,123 @@ class SufficientStats:
         if not self.centered:
             return np.zeros(coef.shape[1])
         return self.y_mean - self.x_mean @ coef
+
+
+def _deferred(cls, gram_name: str, values: dict, make_gram):
+    """An instance of ``cls`` whose ``p x p`` field ``gram_name`` is computed on first use.
+
+    The other fields are set directly; the class's cached property of that
+    name calls ``make_gram`` when something reads it (nothing in the
+    few-cells route does).
+    """
+    out = object.__new__(cls)
+    for f in fields(cls):
+        if f.name != gram_name:
+            object.__setattr__(out, f.name, values[f.name])
+    object.__setattr__(out, "_make_gram", make_gram)
+    return out
+
+
+class DeferredSums(RawSums):
+    """:class:`RawSums` of a few cells held as such: ``sxx`` only formed if read.
+
+    With fewer cells than half the genes, everything the SMART fit needs of
+    ``sxx`` goes through the cells (:meth:`RawSums.sxx_times`, and the
+    spectrum from their SVD, :mod:`.spectrum`); the ``p x p`` sums and their
+    centring were most of a small target's set-up (at 2,000 genes, 2 s of 7).
+    Reading ``sxx`` (adding, subtracting) forms it as :func:`compute_sums` would.
+    """
+
+    @cached_property
+    def sxx(self) -> np.ndarray:  # noqa: D102 - RawSums.sxx, formed on first read
+        return self._make_gram()
+
+    @classmethod
+    def from_cells(cls, cells: np.ndarray, y: np.ndarray, shift_x: np.ndarray,
+                   shift_y: np.ndarray) -> DeferredSums:
+        """The sums of shifted dense ``cells`` (``X - shift_x``) and ``y`` (``Y - shift_y``)."""
+        values = dict(n=cells.shape[0], sx=cells.sum(axis=0), sy=y.sum(axis=0),
+                      sxy=cells.T @ y, syy=y.T @ y, shift_x=shift_x, shift_y=shift_y,
+                      cells=cells)
+        return _deferred(cls, "sxx", values, lambda: cells.T @ cells)
+
+    def to_stats(self, center: bool) -> SufficientStats:
+        """:meth:`RawSums.to_stats` with ``xx`` deferred too (:class:`DeferredStats`)."""
+        mx = self.sx / self.n if center else np.zeros_like(self.sx)
+        cells = self.cells - mx if center else self.cells
+
+        def make_xx():
+            return RawSums.to_stats(self, center).xx
+
+        # Everything but xx is p x q or smaller: computed the usual way, from a
+        # copy of these sums whose p x p part is a placeholder nothing reads.
+        light = RawSums(self.n, self.sx, self.sy, np.zeros((0, 0)), self.sxy, self.syy,
+                        self.shift_x, self.shift_y)
+        stats = _light_stats(light, center)
+        values = {f.name: getattr(stats, f.name) for f in fields(SufficientStats)
+                  if f.name != "xx"}
+        out = _deferred(DeferredStats, "xx", values, make_xx)
+        object.__setattr__(out, "_centred_cells", cells)
+        return out
+
+
+class DeferredStats(SufficientStats):
+    """:class:`SufficientStats` of a few cells: ``xx`` only formed if read.
+
+    Products with ``xx`` go through the centred cells (:meth:`xx_times`).
+    """
+
+    @cached_property
+    def xx(self) -> np.ndarray:  # noqa: D102 - SufficientStats.xx, formed on first read
+        return self._make_gram()
+
+    def xx_times(self, M: np.ndarray) -> np.ndarray:
+        cells = self._centred_cells
+        return cells.T @ (cells @ M) / self.n
+
+
+def _light_stats(sums: RawSums, center: bool) -> SufficientStats:
+    """:meth:`RawSums.to_stats` without the ``p x p`` part (``xx`` left empty)."""
+    n = sums.n
+    if center:
+        mx, my = sums.sx / n, sums.sy / n
+        xy = sums.sxy / n - np.outer(mx, my)
+        yy = sums.syy / n - np.outer(my, my)
+        x_mean, y_mean = mx + sums.shift_x, my + sums.shift_y
+    else:
+        if np.any(sums.shift_x) or np.any(sums.shift_y):
+            raise ValueError("uncentred statistics need unshifted sums")
+        xy, yy = sums.sxy / n, sums.syy / n
+        x_mean, y_mean = np.zeros_like(sums.sx), np.zeros_like(sums.sy)
+    yy = 0.5 * (yy + yy.T)
+    return SufficientStats(n=n, xx=sums.sxx, xy=xy, yy=yy, x_mean=x_mean, y_mean=y_mean,
+                           centered=center)
+
+
+def cell_fold_sums(X, Y, folds: np.ndarray, n_folds: int, *, center: bool
+                   ) -> tuple[list[DeferredSums], list[DeferredSums], DeferredSums]:
+    """:func:`fold_sums` for few cells, deferred: ``(held out, training, all)`` per fold.
+
+    Each training set's sums come from its own cells rather than from the
+    total minus the fold (a ``p x p`` subtraction). The same shift as
+    :func:`fold_sums`; the sums agree with its to round-off.
+    """
+    Yd = as_dense_targets(Y)
+    if center:
+        shift_x, shift_y = default_shift(X, Yd)
+    else:
+        shift_x, shift_y = np.zeros(X.shape[1]), np.zeros(Yd.shape[1])
+    Xd = X.toarray() if sp.issparse(X) else np.array(X, dtype=np.float64)
+    cells = np.ascontiguousarray(Xd - shift_x)
+    y = Yd - shift_y
+
+    def sums(rows):
+        return DeferredSums.from_cells(np.ascontiguousarray(cells[rows]), y[rows], shift_x,
+                                       shift_y)
+
+    held = [sums(np.flatnonzero(folds == k)) for k in range(n_folds)]
+    train = [sums(np.flatnonzero(folds != k)) for k in range(n_folds)]
+    return held, train, DeferredSums.from_cells(cells, y, shift_x, shift_y)
 
 
 def as_dense_targets(Y) -> np.ndarray:

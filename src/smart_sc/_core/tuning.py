@@ -265,19 +265,26 @@ def cv_error(
 
 
 def make_folds(fold_sums: Sequence[RawSums], basis: SourceBasis, *, center: bool,
-               ridge_alphas, cells=None, labels: np.ndarray | None = None) -> list[FoldData]:
+               ridge_alphas, cells=None, labels: np.ndarray | None = None,
+               tot: RawSums | None = None,
+               train_sums: Sequence[RawSums] | None = None) -> list[FoldData]:
     """Training statistics, rotated problem and ridge start for every fold.
 
     With the ``cells`` (``X``) and their fold ``labels``, each training set's
     spectrum comes from its cells where that is cheaper (:mod:`.spectrum`).
+    ``tot`` is the sum of ``fold_sums`` if the caller has it (``p^2`` per fold
+    to add up again otherwise); ``train_sums`` the sums of each fold's
+    training cells if the caller has them (else ``tot`` minus the fold).
     """
     from .stats import total
 
-    tot = total(list(fold_sums))
+    if train_sums is None:
+        tot = total(list(fold_sums)) if tot is None else tot
+        train_sums = [tot - held for held in fold_sums]
     use_cells = cells is not None and labels is not None and cells_are_cheaper(cells)
     folds = []
-    for k, held in enumerate(fold_sums):
-        train = (tot - held).to_stats(center)
+    for k, (held, train_raw) in enumerate(zip(fold_sums, train_sums, strict=True)):
+        train = train_raw.to_stats(center)
         if use_cells:
             train = with_cell_spectrum(train, cells, np.flatnonzero(labels != k))
         base = RotatedProblem.from_stats(train, basis, 0, 0)
