@@ -245,7 +245,8 @@ class DeferredSums(RawSums):
     """
 
     @cached_property
-    def sxx(self) -> np.ndarray:  # noqa: D102 - RawSums.sxx, formed on first read
+    def sxx(self) -> np.ndarray:
+        """:attr:`RawSums.sxx`, formed on first read."""
         return self._make_gram()
 
     @classmethod
@@ -284,7 +285,8 @@ class DeferredStats(SufficientStats):
     """
 
     @cached_property
-    def xx(self) -> np.ndarray:  # noqa: D102 - SufficientStats.xx, formed on first read
+    def xx(self) -> np.ndarray:
+        """:attr:`SufficientStats.xx`, formed on first read."""
         return self._make_gram()
 
     def xx_times(self, M: np.ndarray) -> np.ndarray:
