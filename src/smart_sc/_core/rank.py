@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .ridge import RidgePath, ridge_gcv
-from .stats import SufficientStats
+from .stats import DeferredStats, SufficientStats
 
 __all__ = ["RankSelection", "is_design_ill_posed", "select_rank_rsc"]
 
@@ -91,7 +91,10 @@ def select_rank_rsc(
     else:
         ridge = ridge if ridge is not None else ridge_gcv(stats)
         C = ridge.coef
-        fitted_gram = n * C.T @ stats.xx_times(C)  # through the cells when they are few
+        if isinstance(stats, DeferredStats):  # few cells: through them, no p x p matrix
+            fitted_gram = n * C.T @ stats.xx_times(C)
+        else:
+            fitted_gram = n * C.T @ stats.xx @ C
         n_eff = n - (1 if stats.centered else 0)
         resid_dof = np.maximum(n_eff - ridge.df, 1.0)
         sigma2 = float(np.mean(n * ridge.mse / resid_dof))

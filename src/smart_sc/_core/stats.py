@@ -241,7 +241,11 @@ class DeferredSums(RawSums):
     ``sxx`` goes through the cells (:meth:`RawSums.sxx_times`, and the
     spectrum from their SVD, :mod:`.spectrum`); the ``p x p`` sums and their
     centring were most of a small target's set-up (at 2,000 genes, 2 s of 7).
-    Reading ``sxx`` (adding, subtracting) forms it as :func:`compute_sums` would.
+    Reading ``sxx`` forms it. Every other sum is computed exactly as
+    :func:`compute_sums`, ``+``, ``-`` and :meth:`RawSums.to_stats` compute
+    it, bit for bit: ridge GCV on a design with no residual degrees of freedom
+    divides by ``(1 - df / n)^2 ~ 1e-12`` and turns a last-bit change of
+    ``S_xy`` into another penalty for some responses, and RSC's rank with it.
     """
 
     @cached_property
@@ -250,32 +254,64 @@ class DeferredSums(RawSums):
         return self._make_gram()
 
     @classmethod
+    def make(cls, values: dict, make_gram, cells: np.ndarray | None) -> DeferredSums:
+        """From the fields other than ``sxx``, a function forming it, and the (shifted) cells."""
+        return _deferred(cls, "sxx", {**values, "cells": cells}, make_gram)
+
+    @classmethod
     def from_cells(cls, cells: np.ndarray, y: np.ndarray, shift_x: np.ndarray,
                    shift_y: np.ndarray) -> DeferredSums:
-        """The sums of shifted dense ``cells`` (``X - shift_x``) and ``y`` (``Y - shift_y``)."""
-        values = dict(n=cells.shape[0], sx=cells.sum(axis=0), sy=y.sum(axis=0),
-                      sxy=cells.T @ y, syy=y.T @ y, shift_x=shift_x, shift_y=shift_y,
-                      cells=cells)
-        return _deferred(cls, "sxx", values, lambda: cells.T @ cells)
+        """The sums of shifted dense ``cells`` (``X - shift_x``) and ``y`` (``Y - shift_y``).
+
+        Block by block in :func:`_cross_products`'s order, so the same bits.
+        """
+        p, q = cells.shape[1], y.shape[1]
+        sx, sy, sxy, syy = np.zeros(p), np.zeros(q), np.zeros((p, q)), np.zeros((q, q))
+        rows = block_rows(p)
+        for start in range(0, cells.shape[0], rows):
+            block, yb = cells[start:start + rows], y[start:start + rows]
+            sx += block.sum(axis=0)
+            sy += yb.sum(axis=0)
+            sxy += block.T @ yb
+            syy += yb.T @ yb
+        values = dict(n=cells.shape[0], sx=sx, sy=sy, sxy=sxy, syy=syy, shift_x=shift_x,
+                      shift_y=shift_y)
+        return cls.make(values, lambda: cells.T @ cells, cells)
+
+    def _combine(self, other: RawSums, sign: int) -> DeferredSums:
+        light = (RawSums.__add__ if sign > 0 else RawSums.__sub__)(
+            _light(self), _light(other))
+        values = {f.name: getattr(light, f.name) for f in fields(RawSums)
+                  if f.name not in ("sxx", "cells")}
+        return DeferredSums.make(values, lambda: self.sxx + sign * other.sxx, None)
+
+    def __add__(self, other: RawSums) -> DeferredSums:
+        return self._combine(other, 1)
+
+    def __sub__(self, other: RawSums) -> DeferredSums:
+        return self._combine(other, -1)
 
     def to_stats(self, center: bool) -> SufficientStats:
         """:meth:`RawSums.to_stats` with ``xx`` deferred too (:class:`DeferredStats`)."""
-        mx = self.sx / self.n if center else np.zeros_like(self.sx)
-        cells = self.cells - mx if center else self.cells
 
         def make_xx():
             return RawSums.to_stats(self, center).xx
 
-        # Everything but xx is p x q or smaller: computed the usual way, from a
-        # copy of these sums whose p x p part is a placeholder nothing reads.
-        light = RawSums(self.n, self.sx, self.sy, np.zeros((0, 0)), self.sxy, self.syy,
-                        self.shift_x, self.shift_y)
-        stats = _light_stats(light, center)
+        stats = _light_stats(_light(self), center)
         values = {f.name: getattr(stats, f.name) for f in fields(SufficientStats)
                   if f.name != "xx"}
         out = _deferred(DeferredStats, "xx", values, make_xx)
+        cells = self.cells
+        if cells is not None and center:
+            cells = cells - self.sx / self.n
         object.__setattr__(out, "_centred_cells", cells)
         return out
+
+
+def _light(sums: RawSums) -> RawSums:
+    """``sums`` with an empty placeholder for ``sxx`` (for arithmetic on the rest)."""
+    return RawSums(sums.n, sums.sx, sums.sy, np.zeros((0, 0)), sums.sxy, sums.syy,
+                   sums.shift_x, sums.shift_y)
 
 
 class DeferredStats(SufficientStats):
@@ -291,6 +327,8 @@ class DeferredStats(SufficientStats):
 
     def xx_times(self, M: np.ndarray) -> np.ndarray:
         cells = self._centred_cells
+        if cells is None:
+            return self.xx @ M
         return cells.T @ (cells @ M) / self.n
 
 
@@ -316,26 +354,32 @@ def cell_fold_sums(X, Y, folds: np.ndarray, n_folds: int, *, center: bool
                    ) -> tuple[list[DeferredSums], list[DeferredSums], DeferredSums]:
     """:func:`fold_sums` for few cells, deferred: ``(held out, training, all)`` per fold.
 
-    Each training set's sums come from its own cells rather than from the
-    total minus the fold (a ``p x p`` subtraction). The same shift as
-    :func:`fold_sums`; the sums agree with its to round-off.
+    The held-out sums are :func:`fold_sums`'s, the total their sum and each
+    training set's the total minus its fold, all computed as there (the same
+    bits) except for ``sxx``, which is never formed unless read.
     """
     Yd = as_dense_targets(Y)
     if center:
         shift_x, shift_y = default_shift(X, Yd)
     else:
         shift_x, shift_y = np.zeros(X.shape[1]), np.zeros(Yd.shape[1])
-    Xd = X.toarray() if sp.issparse(X) else np.array(X, dtype=np.float64)
-    cells = np.ascontiguousarray(Xd - shift_x)
-    y = Yd - shift_y
-
-    def sums(rows):
-        return DeferredSums.from_cells(np.ascontiguousarray(cells[rows]), y[rows], shift_x,
-                                       shift_y)
-
-    held = [sums(np.flatnonzero(folds == k)) for k in range(n_folds)]
-    train = [sums(np.flatnonzero(folds != k)) for k in range(n_folds)]
-    return held, train, DeferredSums.from_cells(cells, y, shift_x, shift_y)
+    held = []
+    for k in range(n_folds):
+        idx = np.flatnonzero(folds == k)
+        block = X[idx]
+        cells = (block.toarray(order="C") if sp.issparse(block)
+                 else np.array(block, dtype=np.float64, order="C"))
+        cells -= shift_x
+        held.append(DeferredSums.from_cells(cells, Yd[idx] - shift_y, shift_x, shift_y))
+    summed = total(held)
+    train = [summed - h for h in held]
+    # The total keeps the cells (fold by fold, in cell order) for its products.
+    everything = np.empty((X.shape[0], X.shape[1]))
+    everything[np.argsort(folds, kind="stable")] = np.vstack([h.cells for h in held])
+    values = {f.name: getattr(summed, f.name) for f in fields(RawSums)
+              if f.name not in ("sxx", "cells")}
+    tot = DeferredSums.make(values, lambda: summed.sxx, everything)
+    return held, train, tot
 
 
 def as_dense_targets(Y) -> np.ndarray:
