@@ -10,9 +10,10 @@ import pytest
 import scipy.sparse as sp
 
 from smart_sc import SMARTRegressor
-from smart_sc._core import spectrum
+from smart_sc._core import admm, spectrum
 from smart_sc._core.admm import LowRankGram, RotatedProblem, SourceBasis, leading_block
-from smart_sc._core.stats import compute_sums
+from smart_sc._core.ridge import ridge_gcv
+from smart_sc._core.stats import cell_fold_sums, compute_sums, fold_sums, kfold_labels, total
 
 
 def _wide_data(seed=0, n=60, p=150, q=12, r=3):
@@ -71,3 +72,86 @@ def test_fit_with_fewer_cells_than_genes_equals_the_gram_route(monkeypatch, spar
     assert fast.n_iter_ == slow.n_iter_
     np.testing.assert_allclose(fast.coef_, slow.coef_, atol=1e-7 * np.abs(slow.coef_).max())
     assert fast.blend_["weights"] == pytest.approx(slow.blend_["weights"], abs=1e-9)
+
+
+def _penalty_off_problem(seed=4, **params):
+    X, Y, C0 = _wide_data(seed=seed)
+    stats = spectrum.with_cell_spectrum(compute_sums(X, Y).to_stats(True), X)
+    basis = SourceBasis.from_coef(C0, X.shape[1], Y.shape[1])
+    p, q = C0.shape
+    problem = RotatedProblem.from_stats(stats, basis, p, q, **params)
+    start = admm.initial_state(ridge_gcv(stats).coef, basis, 3, p, q)
+    return problem, start
+
+
+@pytest.mark.parametrize("params", [{"alpha": 0.3}, {"alpha": 0.0},
+                                    {"alpha": 0.3, "pull": 0.5}])
+def test_penalty_off_fit_in_the_design_range_equals_the_gene_space_fit(params):
+    # With no penalty on U the iterates stay in the range of S_xx (plus the
+    # pull's source directions): the reduced iteration takes the same steps.
+    problem, start = _penalty_off_problem(**params)
+    assert admm.row_space(problem, start) is not None
+    fast = admm.solve_admm(problem, start, tol=1e-6, max_iter=200, inner_max_iter=5)
+    slow = admm._iterate(problem, start, tol=1e-6, max_iter=200, inner_max_iter=5,
+                         record=True, p_scale=problem.p)
+    assert fast.n_iter == slow.n_iter and fast.converged == slow.converged
+    # The same steps up to round-off, which a non-convex iteration slowly
+    # amplifies (1e-13 at first, 1e-7 after 200 iterations with the pull).
+    np.testing.assert_allclose(fast.objective[:50], slow.objective[:50], rtol=1e-10)
+    np.testing.assert_allclose(fast.objective, slow.objective, rtol=1e-5)
+    C_fast = (fast.state.W * fast.state.d) @ fast.state.Z.T
+    C_slow = (slow.state.W * slow.state.d) @ slow.state.Z.T
+    np.testing.assert_allclose(C_fast, C_slow, atol=1e-5 * np.abs(C_slow).max())
+
+
+def test_row_space_refuses_a_penalised_u_or_a_start_outside_the_range():
+    problem, start = _penalty_off_problem(alpha=0.3)
+    assert admm.row_space(problem.with_params(r_u=10), start) is None
+    outside = start.copy()
+    outside.W = np.linalg.qr(np.random.default_rng(0).normal(size=start.W.shape))[0]
+    assert admm.row_space(problem, outside) is None
+
+
+@pytest.mark.parametrize("center", [True, False])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_deferred_fold_sums_are_the_fold_sums_bit_for_bit(center, sparse):
+    # Ridge GCV on a design without residual degrees of freedom turns last-bit
+    # changes of S_xy into other penalties: everything but sxx must be identical.
+    X, Y, _ = _wide_data(seed=5)
+    Xin = sp.csr_matrix(X) if sparse else X
+    labels = kfold_labels(X.shape[0], 5, 0)
+    held, train, tot = cell_fold_sums(Xin, Y, labels, 5, center=center)
+    ref = fold_sums(Xin, Y, labels, 5, center=center)
+    ref_tot = total(ref)
+    pairs = [(tot, ref_tot), *zip(held, ref, strict=True),
+             *((t, ref_tot - r) for t, r in zip(train, ref, strict=True))]
+    for a, b in pairs:
+        for name in ("n", "sx", "sy", "sxy", "syy", "shift_x", "shift_y"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+        sa, sb = a.to_stats(center), b.to_stats(center)
+        for name in ("xy", "yy", "x_mean", "y_mean"):
+            np.testing.assert_array_equal(getattr(sa, name), getattr(sb, name))
+        assert "xx" not in sa.__dict__  # nothing above formed the p x p matrix
+        np.testing.assert_allclose(sa.xx, sb.xx, atol=1e-12)  # formed when read
+    M = np.random.default_rng(2).normal(size=(X.shape[1], 4))
+    stats = tot.to_stats(center)
+    np.testing.assert_allclose(stats.xx_times(M), ref_tot.to_stats(center).xx @ M, atol=1e-10)
+    np.testing.assert_allclose(held[1].sxx_times(M), ref[1].sxx @ M, atol=1e-10)
+
+
+def test_data_driven_fit_with_few_cells_equals_the_p_by_p_route(monkeypatch):
+    # Everything tuned (rank, structural ranks, lambda, alpha, blend, transfer
+    # gain) on 30 cells x 90 genes: the fold statistics from the cells, the
+    # penalty-off fits in the design's range and the held-out products through
+    # the cells choose and fit what the p x p route does.
+    X, Y, C0 = _wide_data(seed=6, n=30, p=90, q=8)
+    fast = SMARTRegressor(C0.T, random_state=0).fit(X, Y)
+    monkeypatch.setattr("smart_sc._core.pipeline.few_cells", lambda X: False)
+    monkeypatch.setattr("smart_sc._core.admm.row_space", lambda problem, state: None)
+    monkeypatch.setattr("smart_sc._core.stats.RawSums.sxx_times",
+                        lambda self, M: self.sxx @ M)
+    slow = SMARTRegressor(C0.T, random_state=0).fit(X, Y)
+    assert (fast.rank_, fast.structural_rank_, fast.lam_, fast.alpha_) == (
+        slow.rank_, slow.structural_rank_, slow.lam_, slow.alpha_)
+    assert fast.blend_["weights"] == pytest.approx(slow.blend_["weights"], abs=1e-9)
+    np.testing.assert_allclose(fast.coef_, slow.coef_, atol=1e-6 * np.abs(slow.coef_).max())

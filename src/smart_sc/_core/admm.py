@@ -170,10 +170,13 @@ def row_space(problem: RotatedProblem, state: AdmmState):
         # The pull's term alpha pull C0 sits on the first k source coordinates.
         E = np.zeros((problem.p, k))
         E[:k] = np.eye(k)
-        E -= Q @ (Q.T @ E)
+        for _ in range(2):  # twice is enough: orthogonal to Q to round-off
+            E -= Q @ (Q.T @ E)
         Qe, R = np.linalg.qr(E)
-        keep = np.abs(np.diag(R)) > 1e-10
-        Q = np.hstack([Q, Qe[:, keep]])
+        Qe = Qe[:, np.abs(np.diag(R)) > 1e-8]  # directions already (nearly) in the range
+        Qe -= Q @ (Q.T @ Qe)
+        Qe, _ = np.linalg.qr(Qe)
+        Q = np.hstack([Q, Qe])
         gram = Q.T @ (A @ Q)
         gram = 0.5 * (gram + gram.T)
     m = Q.shape[1]
