@@ -14,7 +14,7 @@ from sklearn.metrics import r2_score
 import smart_sc
 from smart_sc import pp
 from smart_sc.baselines import TargetRidge
-from smart_sc.get import copy_data
+from smart_sc.get._modalities import copy_data
 from smart_sc.pp._split import cell_local, prepare_split
 from smart_sc.tl import _benchmark as bm
 from smart_sc.tl._splits import _random_splits

@@ -23,7 +23,7 @@ import smart_sc
 
 MODULES = sorted(m.name for m in pkgutil.walk_packages(smart_sc.__path__, "smart_sc."))
 NAMESPACES = ("smart_sc", "smart_sc.pp", "smart_sc.tl", "smart_sc.pl", "smart_sc.datasets",
-              "smart_sc.baselines")
+              "smart_sc.baselines", "smart_sc.get")
 
 
 @pytest.mark.filterwarnings("ignore::smart_sc.SmallTargetWarning")

@@ -8,9 +8,9 @@ import pytest
 import scanpy as sc
 import scipy.sparse as sp
 
-import smart_sc
 import smart_sc.pp as pp
 from smart_sc.datasets import toy_citeseq
+from smart_sc.get._modalities import copy_data
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
@@ -22,7 +22,7 @@ def raw():
 
 @pytest.fixture
 def mdata(raw):
-    return smart_sc.get.copy_data(raw)
+    return copy_data(raw)
 
 
 def _groups(mdata):
@@ -121,7 +121,7 @@ def test_normalize_rna_copy_leaves_input_untouched(raw):
     assert "highly_variable" not in raw["rna"].var
     assert "smart_sc_preprocessing" not in raw["rna"].uns
     assert (raw["rna"].X != X0).nnz == 0
-    assert pp.normalize_rna(smart_sc.get.copy_data(raw)) is None
+    assert pp.normalize_rna(copy_data(raw)) is None
 
 
 # --- clr_proteins ----------------------------------------------------------------
@@ -195,7 +195,7 @@ def test_drop_constant_features_finds_and_drops(mdata, caplog):
 
 def test_drop_constant_features_mark_only_and_copy(raw):
     X0 = np.array(raw["prot"].X)
-    m = smart_sc.get.copy_data(raw)
+    m = copy_data(raw)
     m["prot"].X[:, 2] = 3.0
     out = pp.drop_constant_features(m, groups="cell_type", remove=False, copy=True)
     assert out["prot"].n_vars == 20 and out["prot"].var["smart_constant"].sum() == 1
@@ -227,7 +227,7 @@ def test_screen_scores_are_l2_norms_of_pearson_correlations(mdata):
         mdata["rna"].var["smart_screened_score_ILC1"], np.linalg.norm(corr, axis=1), rtol=1e-8
     )
     # Sparse input gives the same scores.
-    sparse = smart_sc.get.copy_data(mdata)
+    sparse = copy_data(mdata)
     sparse["rna"].X = sp.csr_matrix(sparse["rna"].X)
     pp.screen_genes(sparse, groups=groups, top_k=10)
     np.testing.assert_allclose(
@@ -288,7 +288,7 @@ def test_screen_union_of_disjoint_top_lists(mdata):
 
 
 def test_screen_does_not_subset_and_copy(raw):
-    m = _prepared(smart_sc.get.copy_data(raw))
+    m = _prepared(copy_data(raw))
     X0 = np.array(m["rna"].X)
     out = pp.screen_genes(m, groups=_groups(m), top_k=20, copy=True)
     assert out["rna"].n_vars == 300 and out["prot"].n_vars == 20
@@ -344,7 +344,7 @@ def test_prepare_citeseq_matches_the_steps(raw):
         top_k=30,
         copy=True,
     )
-    steps = smart_sc.get.copy_data(raw)
+    steps = copy_data(raw)
     pp.normalize_rna(steps, n_top_genes=200, subset=True)
     pp.clr_proteins(steps)
     pp.drop_constant_features(steps, groups={"source": groups["NK"], "target": groups["ILC1"]})
@@ -366,7 +366,7 @@ def test_prepare_citeseq_matches_the_steps(raw):
 def test_preprocessing_record_reaches_source_model(raw):
     from smart_sc import tl
 
-    m = smart_sc.get.copy_data(raw)
+    m = copy_data(raw)
     groups = _groups(m)
     pp.prepare_citeseq(
         m, source_mask=groups["NK"], target_mask=groups["ILC1"], n_top_genes=None, top_k=20

@@ -11,7 +11,26 @@ __all__ = ["check_counts", "check_finite"]
 
 
 def check_counts(M, what: str, hint: str) -> None:
-    """Raise ``ValueError`` unless ``M`` looks like raw counts (finite, >= 0, integers)."""
+    """Raise ``ValueError`` unless ``M`` looks like raw counts (finite, >= 0, integers).
+
+    Parameters
+    ----------
+    M : array or sparse matrix
+        The values.
+    what : str
+        How the message names them (``"modality 'rna' layer 'counts'"``).
+    hint : str
+        What to do instead, ending the message.
+
+    Examples
+    --------
+    >>> import numpy as np, smart_sc
+    >>> try:
+    ...     smart_sc.get.check_counts(np.array([[0.0, 2.5]]), "layer 'counts'", "")
+    ... except ValueError as err:
+    ...     print(str(err)[:41])
+    layer 'counts' has 1 non-integer value(s)
+    """
     check_finite(M, what)
     values = M.data if sp.issparse(M) else np.asarray(M)
     n_neg = int((values < 0).sum())

@@ -97,6 +97,14 @@ class Extracted:
         The source model matched to the data by name (when one was given).
     label_in : str
         How messages name the RNA matrix read.
+
+    Examples
+    --------
+    >>> import smart_sc
+    >>> mdata = smart_sc.datasets.toy_citeseq(random_state=0)
+    >>> data = smart_sc.get.extract(mdata)
+    >>> data.Y.shape == (mdata["prot"].n_obs, mdata["prot"].n_vars), data.alignment is None
+    (True, True)
     """
 
     pair: PairedModalities

@@ -40,6 +40,32 @@ def mask_obs_names(obs: pd.DataFrame, mask_obs, what: str = "mask_obs") -> pd.In
     aligned by its index (an index that is not the obs names is refused, not
     read positionally); the name of a boolean ``.obs`` column; or obs names.
     Anything else is refused with what it is and what is accepted.
+
+    Parameters
+    ----------
+    obs : DataFrame
+        The ``.obs`` the mask refers to.
+    mask_obs : array of bool, Series of bool, str or sequence of str
+        The mask.
+    what : str
+        The argument's name, for messages.
+
+    Returns
+    -------
+    pandas.Index
+        The selected obs names.
+
+    Examples
+    --------
+    >>> import pandas as pd, smart_sc
+    >>> obs = pd.DataFrame({"is_b": [True, False, True]}, index=["c1", "c2", "c3"])
+    >>> list(smart_sc.get.mask_obs_names(obs, "is_b"))
+    ['c1', 'c3']
+    >>> try:  # a Series from a reset frame: its index is not the obs names
+    ...     smart_sc.get.mask_obs_names(obs, pd.Series([True, False, True]))
+    ... except ValueError as err:
+    ...     print(str(err)[:61])
+    mask_obs is a boolean Series whose index is not the obs names
     """
     if isinstance(mask_obs, str):
         if mask_obs not in obs.columns:
@@ -84,7 +110,29 @@ def mask_obs_names(obs: pd.DataFrame, mask_obs, what: str = "mask_obs") -> pd.In
 
 
 def select_cells(pair: PairedModalities, mask_obs) -> pd.Index:
-    """Training cells: paired cells, restricted by ``mask_obs`` (see :func:`mask_obs_names`)."""
+    """Return the cells that have both modalities, restricted by ``mask_obs``.
+
+    Parameters
+    ----------
+    pair : PairedModalities
+        From :func:`resolve_modalities`.
+    mask_obs : mask or None
+        Any form :func:`mask_obs_names` takes; ``None`` selects every paired cell.
+
+    Returns
+    -------
+    pandas.Index
+        Paired cell names, in the RNA's order.
+
+    Examples
+    --------
+    >>> import smart_sc
+    >>> mdata = smart_sc.datasets.toy_citeseq(random_state=0)
+    >>> pair = smart_sc.get.resolve_modalities(mdata, "rna", "prot")
+    >>> nk = (mdata.obs["cell_type"] == "NK").to_numpy()
+    >>> len(smart_sc.get.select_cells(pair, nk)) == int(nk.sum())
+    True
+    """
     paired = pair.paired_cells()
     chosen = (paired if mask_obs is None
               else paired.intersection(mask_obs_names(pair.container.obs, mask_obs), sort=False))
@@ -112,11 +160,28 @@ def resolve_mask_var(mask_var, genes, *, stacklevel: int = 3):
 
 
 def gene_subset(rna: AnnData, mask_var) -> np.ndarray:
-    """Boolean mask over ``rna.var_names`` from ``mask_var``, as scanpy reads it.
+    """Return a boolean mask over ``rna.var_names`` from ``mask_var``, as scanpy reads it.
 
-    ``mask_var`` is ``None`` (all genes), the name of a boolean ``.var``
-    column (e.g. ``"smart_screened"`` from :func:`smart_sc.pp.screen_genes`),
-    a boolean array or Series over ``.var``, or gene names.
+    Parameters
+    ----------
+    rna : AnnData
+        The RNA modality.
+    mask_var : str, array of bool, sequence of str or None
+        ``None`` (all genes), the name of a boolean ``.var`` column (e.g.
+        ``"smart_screened"`` from :func:`smart_sc.pp.screen_genes`), a boolean
+        array or Series over ``.var``, or gene names.
+
+    Returns
+    -------
+    ndarray of bool
+        One entry per gene.
+
+    Examples
+    --------
+    >>> import smart_sc
+    >>> rna = smart_sc.datasets.toy_citeseq(random_state=0)["rna"]
+    >>> int(smart_sc.get.gene_subset(rna, list(rna.var_names[:3])).sum())
+    3
     """
     if mask_var is None:
         return np.ones(rna.n_vars, dtype=bool)

@@ -42,7 +42,15 @@ class PairedModalities:
     """The input (RNA) AnnData and where the proteins are.
 
     ``prot`` is an AnnData (MuData input) or ``None`` when proteins live in
-    ``rna.obsm[obsm_key]`` (AnnData input).
+    ``rna.obsm[obsm_key]`` (AnnData input). Made by :func:`resolve_modalities`.
+
+    Examples
+    --------
+    >>> import smart_sc
+    >>> pair = smart_sc.get.resolve_modalities(smart_sc.datasets.toy_citeseq(random_state=0),
+    ...                                        "rna", "prot")
+    >>> pair.rna.n_vars, len(pair.protein_names), len(pair.paired_cells()) == pair.rna.n_obs
+    (300, 20, True)
     """
 
     container: object
@@ -92,7 +100,32 @@ def _check_unique(names: pd.Index, what: str) -> None:
 def resolve_modalities(data, modality_in: str, modality_out: str) -> PairedModalities:
     """Find the RNA AnnData and the proteins in a MuData or an AnnData.
 
-    For an AnnData, ``modality_out`` names a ``.obsm`` DataFrame of proteins.
+    Parameters
+    ----------
+    data : MuData or AnnData
+        Paired data. For an AnnData, ``modality_out`` names a ``.obsm``
+        DataFrame of proteins (cells x proteins).
+    modality_in, modality_out : str
+        The RNA and protein modalities of a MuData.
+
+    Returns
+    -------
+    PairedModalities
+        The RNA AnnData and where the proteins are.
+
+    Raises
+    ------
+    ValueError
+        A modality is missing, or names (genes, proteins, cells) repeat.
+
+    Examples
+    --------
+    >>> import smart_sc
+    >>> mdata = smart_sc.datasets.toy_citeseq(random_state=0)
+    >>> smart_sc.get.resolve_modalities(mdata, "rna", "adt")
+    Traceback (most recent call last):
+    ...
+    ValueError: modality 'adt' is not in the MuData; it has ['rna', 'prot']
     """
     if isinstance(data, MuData):
         mods = list(data.mod)
@@ -139,7 +172,29 @@ def obsm_frame(adata: AnnData, key: str, what: str, hint: str = "") -> pd.DataFr
 
 
 def get_matrix(adata: AnnData, layer: str | None, modality: str):
-    """``.X`` or a layer of ``adata``; clear error when the layer is absent."""
+    """Return ``.X`` or a layer of ``adata``, with an error naming what is absent.
+
+    Parameters
+    ----------
+    adata : AnnData
+        One modality.
+    layer : str or None
+        The layer, or ``None`` for ``.X``.
+    modality : str
+        The modality's name, for messages.
+
+    Returns
+    -------
+    matrix
+        As stored (dense, sparse or a backed dataset).
+
+    Examples
+    --------
+    >>> import smart_sc
+    >>> rna = smart_sc.datasets.toy_citeseq(random_state=0)["rna"]
+    >>> smart_sc.get.get_matrix(rna, "counts", "rna").shape == rna.shape
+    True
+    """
     if layer is None:
         if adata.X is None:
             raise ValueError(f"modality {modality!r} has no .X; pass a layer")

@@ -10,7 +10,8 @@ import pandas as pd
 from anndata import AnnData
 from mudata import MuData
 
-from ..get import check_finite, modality_adata
+from ..get import check_finite
+from ..get._modalities import modality_adata
 from ..source import SourceModel
 from ..tl import to_model
 

@@ -11,7 +11,8 @@ from anndata import AnnData
 from matplotlib.axes import Axes
 from mudata import MuData
 
-from ..get import obsm_frame, resolve_modalities, select_cells
+from ..get import resolve_modalities, select_cells
+from ..get._modalities import obsm_frame
 from ._figures import new_or_given_axes as _axes
 from ._figures import save_or_show
 from ._read import fit_uns

@@ -8,15 +8,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..get import (
-    check_finite,
-    copy_data,
-    get_matrix,
-    resolve_groups,
-    resolve_modalities,
-    rows_of,
-    update_mudata,
-)
+from ..get import check_finite, get_matrix, resolve_modalities
+from ..get._masks import resolve_groups
+from ..get._modalities import copy_data, rows_of, update_mudata
 from ._record import (
     logger,
     record,

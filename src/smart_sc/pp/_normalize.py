@@ -13,7 +13,8 @@ try:  # MuData is a dependency, but keep the AnnData path importable without it.
 except ImportError:  # pragma: no cover
     MuData = ()  # type: ignore[assignment,misc]
 
-from ..get import check_counts, copy_data, get_matrix, modality_adata, update_mudata
+from ..get import check_counts, get_matrix
+from ..get._modalities import copy_data, modality_adata, update_mudata
 from ._record import (
     logger,
     record,

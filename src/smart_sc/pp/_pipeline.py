@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..get import (
-    check_counts,
-    copy_data,
-    get_matrix,
-    modality_adata,
-    resolve_groups,
-    resolve_modalities,
-)
+from ..get import check_counts, get_matrix, resolve_modalities
+from ..get._masks import resolve_groups
+from ..get._modalities import copy_data, modality_adata
 from ._features import check_top_k, drop_constant_features, screen_genes
 from ._normalize import check_clr_flavor, check_normalize_args, clr_proteins, normalize_rna
 

@@ -7,7 +7,8 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from ..baselines._params import check_params
-from ..get import check_finite, obsm_frame, resolve_modalities, select_cells
+from ..get import check_finite, resolve_modalities, select_cells
+from ..get._modalities import obsm_frame
 
 __all__ = ["evaluate", "per_protein_metrics"]
 

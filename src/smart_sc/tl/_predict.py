@@ -9,7 +9,9 @@ from sklearn.utils._param_validation import StrOptions
 
 from .._core.arrays import as_numpy, check_finite, linear_predict
 from ..baselines._params import check_params
-from ..get import MIN_SHARED_GENES, check_overlap, get_matrix, lazy_if_backed, modality_adata
+from ..get import get_matrix
+from ..get._extract import MIN_SHARED_GENES, check_overlap
+from ..get._modalities import lazy_if_backed, modality_adata
 from ..source import SourceModel
 from ..source._scale import check_input_scale
 from ._store import check_key_free

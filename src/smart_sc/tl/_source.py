@@ -7,7 +7,9 @@ import pandas as pd
 
 from ..baselines import source_method
 from ..baselines._params import check_params
-from ..get import extract, modality_adata, resolve_mask_var
+from ..get import extract
+from ..get._masks import resolve_mask_var
+from ..get._modalities import modality_adata
 from ..source import SourceModel
 from ..source._scale import describe_scale, warn_if_small_source
 

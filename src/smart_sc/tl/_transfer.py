@@ -10,7 +10,9 @@ import pandas as pd
 from .._jsonable import jsonable
 from ..baselines._params import check_params
 from ..estimator import SMARTRegressor
-from ..get import Extracted, copy_data, extract, resolve_mask_var, resolve_modalities
+from ..get import Extracted, extract, resolve_modalities
+from ..get._masks import resolve_mask_var
+from ..get._modalities import copy_data
 from ..source import SourceModel, as_source_model
 from ..source._scale import check_input_scale, describe_scale, warn_if_small_source
 from ._evaluate import per_protein_metrics
