@@ -155,3 +155,16 @@ def test_data_driven_fit_with_few_cells_equals_the_p_by_p_route(monkeypatch):
         slow.rank_, slow.structural_rank_, slow.lam_, slow.alpha_)
     assert fast.blend_["weights"] == pytest.approx(slow.blend_["weights"], abs=1e-9)
     np.testing.assert_allclose(fast.coef_, slow.coef_, atol=1e-6 * np.abs(slow.coef_).max())
+
+
+def test_deferred_fold_statistics_travel_to_workers():
+    # The cross-validation's candidates go to joblib workers with their folds;
+    # the deferred statistics (closures over the cells) must pickle and give
+    # the serial fit.
+    X, Y, C0 = _wide_data(seed=6, n=30, p=90, q=8)
+    serial = SMARTRegressor(C0.T, random_state=0, blend=False, transfer_gain=False).fit(X, Y)
+    workers = SMARTRegressor(C0.T, random_state=0, blend=False, transfer_gain=False,
+                             n_jobs=2).fit(X, Y)
+    assert (serial.rank_, serial.structural_rank_, serial.lam_, serial.alpha_) == (
+        workers.rank_, workers.structural_rank_, workers.lam_, workers.alpha_)
+    np.testing.assert_allclose(workers.coef_, serial.coef_, atol=1e-12)
