@@ -61,6 +61,12 @@ logger = logging.getLogger("smart_sc")
 RHO_MIN, RHO_MAX = 1.0, 1e6
 
 
+#: ``M`` is taken through the design's range (:func:`_range_products`) only if
+#: its part outside is below this (relative): round-off for a design whose
+#: small eigenvalues are genuinely zero, as with fewer cells than genes.
+RANGE_TOL = 1e-10
+
+
 class LowRankGram:
     """A positive semi-definite ``p x p`` matrix held as ``G G^T`` (``G`` is ``p x m``).
 
@@ -77,6 +83,24 @@ class LowRankGram:
         #: diag(sqrt(values))``, from an eigendecomposition): then ``Q`` spans
         #: the matrix's range and the solver can work inside it (:func:`row_space`).
         self.values = None if values is None else np.asarray(values, dtype=np.float64)
+        self._through = None  # (M, K) of the last through_range(M)
+
+    def through_range(self, M: np.ndarray) -> np.ndarray | None:
+        """``K`` (``m x q``) with ``M = G K``, when ``M`` lies in this matrix's range.
+
+        ``K = diag(values)^-1 G^T M``; ``None`` without ``values`` or when ``M``
+        has a part outside the range above round-off. Cached for the last
+        ``M`` (a fold's statistics serve every candidate and lambda).
+        """
+        if self.values is None:
+            return None
+        if self._through is not None and self._through[0] is M:
+            return self._through[1]
+        K = (self.G.T @ M) / self.values[:, None]
+        outside = np.linalg.norm(M - self.G @ K)
+        K = K if outside <= RANGE_TOL * max(np.linalg.norm(M), 1e-300) else None
+        self._through = (M, K)
+        return K
 
     def range_basis(self) -> tuple[np.ndarray, np.ndarray] | None:
         """``(Q, values)`` with ``Q`` orthonormal and ``Q diag(values) Q^T`` this matrix."""
@@ -466,13 +490,72 @@ def solve_admm(
                     inner_max_iter=inner_max_iter, record=record, p_scale=problem.p)
 
 
+class _Stacked:
+    """``X -> [G G^T X; G^T X]``: ``A X`` and the range coordinates ``G^T X`` in one array.
+
+    Linear and commuting with right products, so the Stiefel solver carries
+    it along its line search like ``A X`` (:class:`.stiefel.SplitHessian`),
+    and ``G^T W`` comes with every ``A W`` at ``m r^2`` more per trial.
+    """
+
+    def __init__(self, G: np.ndarray):
+        self.G = G
+        self.nbytes = G.nbytes
+
+    def __matmul__(self, X: np.ndarray) -> np.ndarray:
+        t = self.G.T @ X
+        return np.concatenate([self.G @ t, t])
+
+
+def _range_products(pb: RotatedProblem, M: np.ndarray):
+    """``(G, K)`` with ``A = G G^T`` and ``M = G K`` when that saves work, else ``None``.
+
+    With few cells ``M = U0^T S_xy V0`` lies in the range of ``A`` (``S_xy =
+    X_c^T Y_c / n`` does): then ``M^T W = K^T (G^T W)`` costs ``m q r``
+    with ``G^T W`` carried by the U-step, and ``M Z = G (K Z)`` costs ``p m r``,
+    against ``2 p q r`` for both through ``M``. A pull toward the source puts
+    ``M`` outside the range; a large ``m`` makes it dearer.
+    """
+    A = pb.A
+    if not FACTOR_M or not isinstance(A, LowRankGram) or A.values is None:
+        return None
+    p, m = A.G.shape
+    q = M.shape[1]
+    if m * (p + 2 * q) >= 2 * p * q:
+        return None
+    K = A.through_range(M)
+    return None if K is None else (A.G, K)
+
+
+#: Switch for :func:`_range_products` (off: every product through ``M``).
+FACTOR_M = True
+
+
 def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
              inner_max_iter: int, record: bool, p_scale: int) -> AdmmResult:
     """The ADMM iterations of :func:`solve_admm`; residuals are scaled by ``p_scale`` genes."""
     st = state.copy()
     M = pb.fit_M
-    apply_A = threaded_product(pb.A)
     p, q, r = pb.p, pb.q, st.W.shape[1]
+    ranged = _range_products(pb, M)
+    if ranged is None:
+        apply_A = threaded_product(pb.A)
+
+        def m_times(Z):
+            return M @ Z
+
+        def mt_times(W, AW):
+            return M.T @ W
+    else:
+        # The U-step's products return [A X; G^T X] (see _Stacked); A W is the top.
+        G, K = ranged
+        apply_A = threaded_product(_Stacked(G))
+
+        def m_times(Z):
+            return G @ (K @ Z)
+
+        def mt_times(W, AW):
+            return K.T @ AW[p:]
     r_u, r_v = pb.r_u, pb.r_v
     # When V's penalty block is empty (r_v = q) or everything (r_v = 0), the
     # V-step objective is linear on the manifold and polar(-B) solves it exactly.
@@ -492,8 +575,8 @@ def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
     # The iteration carries A W (see minimize_quadratic) and M Z: between the
     # D-step and the next U-step neither Z nor d changes, so the residual's and
     # the U-step's M Z d are one product.
-    AW = apply_A(W)
-    MZ = M @ Z
+    AW = apply_A(W)  # A W, or [A W; G^T W] through the range
+    MZ = m_times(Z)
     it = 0
     for it in range(1, max_iter + 1):
         inner_tol = max(inner_floor, 1e-2 * 0.9 ** (it - 1))
@@ -508,7 +591,7 @@ def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
         u_weight[r_u:] = rho
 
         def hess_u(X, AX, d2=d2, u_weight=u_weight):
-            return AX * d2 + u_weight * X
+            return AX[:p] * d2 + u_weight * X
 
         lip_u = pb.a_max * float(d2.max(initial=0.0)) + rho
         res_u = minimize_quadratic(W, SplitHessian(apply_A, hess_u), Bu, tol=inner_tol,
@@ -519,7 +602,7 @@ def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
         AW = res_u.applied if W is res_u.W else apply_A(W)
 
         # V-step: rho/2 ||Z_perp||^2 + <Z, B_v>.
-        MtW = M.T @ W  # for this V-step and, with the new d, the residual
+        MtW = mt_times(W, AW)  # for this V-step and, with the new d, the residual
         Bv = -(MtW * d)
         Bv[r_v:] += gv - rho * ov
         if v_linear:
@@ -537,8 +620,8 @@ def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
             Z, step_v = _orthonormal(res_v.W), res_v.step
 
         # D-step: least squares (plus alpha) per component.
-        MZ = M @ Z
-        num, quad = d_step_terms(AW, MZ, W)
+        MZ = m_times(Z)
+        num, quad = d_step_terms(AW[:p], MZ, W)
         d = d_step(num, quad, pb.alpha)
 
         # Omega- and multiplier steps.
@@ -551,7 +634,7 @@ def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
         # Residuals: primal feasibility, and the Riemannian gradients of the next
         # U- and V-subproblems at the current point (docs/method.md).
         primal = 0.5 * (_safe_norm_ratio(Pu - ou, n_u) + _safe_norm_ratio(Pv - ov, n_v))
-        Gu = AW * (d * d) - MZ * d
+        Gu = AW[:p] * (d * d) - MZ * d
         Gu[r_u:] += rho * Pu + gu - rho * ou
         Gv = -(MtW * d)
         Gv[r_v:] += rho * Pv + gv - rho * ov
