@@ -68,6 +68,7 @@ into one table (``benchmarks/results/peers.*``). Examples::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.metadata
 import logging
 import math
@@ -435,6 +436,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pairs", nargs="+", default=list(DEFAULT_PAIRS))
     p.add_argument("--split", choices=("random", "donor"), default="random")
     p.add_argument("--n-splits", type=int, default=10)
+    p.add_argument("--only-splits", type=int, nargs="+", default=None,
+                   help="run only these split indices (of the --n-splits made), e.g. to add "
+                        "splits to an earlier run")
     p.add_argument("--test-size", type=float, default=0.3)
     p.add_argument("--min-test-cells", type=int, default=15)
     p.add_argument("--methods", nargs="+", default=list(CHEAP), choices=list(METHODS)[:-1],
@@ -498,6 +502,9 @@ def run(args: argparse.Namespace, partial=None) -> pd.DataFrame:
             frames.append(pd.DataFrame([{"pair": pair, "protocol": args.split,
                                          "method": "not run", "failure": str(err)}]))
             continue
+        if args.only_splits is not None:  # add splits to an earlier run of the same splits
+            pd_ = dataclasses.replace(pd_, splits=[s for s in pd_.splits
+                                                   if s.index in set(args.only_splits)])
         logger.info("pair %s: %d %s split(s)", pair, len(pd_.splits), args.split)
         frames.append(run_pair(pd_, opts, args.n_jobs))
         if partial is not None:  # a long run keeps what it has done so far
