@@ -129,7 +129,11 @@ def test_cli_runs_every_cheap_method_and_report_merges_protocols(tmp_path):
               "--smart-rank", "3", "--smart-structural-rank", "6", "--knn-ks", "3", "5",
               "--n-jobs", "1"]
     assert peers.main([*common, "--out", str(tmp_path / "r")]) == 0
-    assert peers.main([*common, "--split", "donor", "--out", str(tmp_path / "d")]) == 0
+    # Donor splits 0..2 made, only split 1 run (how a slow method adds splits to a run).
+    assert peers.main([*common[:2], "--n-splits", "3", "--only-splits", "1", *common[4:],
+                       "--split", "donor", "--out", str(tmp_path / "d")]) == 0
+    donor = pd.read_csv(tmp_path / "d.csv")
+    assert set(donor["split"]) == {1} and donor["test_donors"].nunique() == 1
     rand = pd.read_csv(tmp_path / "r.csv")
     assert set(rand["method"]) == set(peers.CHEAP)
     assert len(rand) == len(peers.CHEAP)  # one split, one row per method
