@@ -52,15 +52,17 @@ centre gives ``log1p`` counts, ``expm1`` gives counts, which are normalised and
 ``log1p``-ed like the truth. totalVI's predicted counts are normalised directly.
 
 Runs write ``<out>.csv`` and ``<out>.md``; ``--report CSV ...`` merges runs
-into one table (``benchmarks/results/peers.*``). Examples::
+into one table (``benchmarks/results/peers.*``). The recorded run::
 
-    python benchmarks/peers.py --split random --n-splits 10 --n-jobs 2 \
-        --methods smart target_ridge pooled_ridge svd_linear_source svd_linear_pooled \
-        knn_mapping --out benchmarks/results/peers_random_cheap
-    python benchmarks/peers.py --split random --n-splits 3 --methods totalvi \
-        --out benchmarks/results/peers_random_totalvi      # needs the peers extra
-    python benchmarks/peers.py --report benchmarks/results/peers_*_*.csv \
-        --out benchmarks/results/peers
+    python benchmarks/peers.py --split random --n-splits 20 --n-jobs 1 \
+        --out benchmarks/results/peers_random_cheap
+    python benchmarks/peers.py --split donor --n-splits 20 --n-jobs 1 \
+        --out benchmarks/results/peers_donor_cheap
+    # totalVI (the peers extra), fewer splits; --only-splits adds splits later
+    python benchmarks/peers.py --split random --n-splits 2 --methods totalvi \
+        --totalvi-epochs 200 --torch-threads 1 --out benchmarks/results/peers_random_totalvi
+    python benchmarks/peers.py --report benchmarks/results/peers_*_cheap.csv \
+        benchmarks/results/peers_*_totalvi*.csv --out benchmarks/results/peers
 
 ``--data toy`` runs on :func:`smart_sc.datasets.toy_citeseq` (pair ``NK:ILC1``).
 """
