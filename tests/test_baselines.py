@@ -20,7 +20,7 @@ from sklearn.utils.estimator_checks import check_estimator
 import smart_sc.baselines._lasso as baselines
 import smart_sc.baselines._least_squares as least_squares
 import smart_sc.baselines._source_aware as source_aware
-from smart_sc._core.stats import compute_sums
+from smart_sc._core.sums.passes import compute_sums
 from smart_sc.baselines import (
     RSSVD,
     SOFAR,

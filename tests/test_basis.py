@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from smart_sc._core.basis import SourceBasis
+from smart_sc._core.geometry.basis import SourceBasis
 
 
 @pytest.mark.parametrize("shape", [(40, 12), (12, 40), (15, 15), (45, 30)])

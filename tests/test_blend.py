@@ -4,15 +4,16 @@ import numpy as np
 import pytest
 
 from smart_sc import SMARTRegressor
-from smart_sc._core.admm import (
+from smart_sc._core.selection.blend import choose_blend, residual_gram, simplex_grid
+from smart_sc._core.solver.admm import (
     RotatedProblem,
     SourceBasis,
     constrained_state,
     lambda_max,
     solve_admm,
 )
-from smart_sc._core.blend import choose_blend, residual_gram, simplex_grid
-from smart_sc._core.stats import compute_sums, held_out_sse
+from smart_sc._core.sums.passes import compute_sums
+from smart_sc._core.sums.stats import held_out_sse
 from smart_sc.baselines import ReducedRankRegression, SourceOnly, TargetRidge
 from smart_sc.datasets import estimation_error, simulate_transfer
 
@@ -125,7 +126,7 @@ def test_fast_tuning_cross_validates_rsc_rank_and_two_above(sim):
 
 
 def test_svd_falls_back_when_divide_and_conquer_fails(monkeypatch):
-    from smart_sc._core import admm
+    from smart_sc._core.solver import admm
 
     M = np.random.default_rng(0).normal(size=(12, 5))
 

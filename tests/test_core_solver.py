@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from smart_sc._core.admm import RotatedProblem, SourceBasis, initial_state, solve_admm
-from smart_sc._core.ridge import ridge_gcv
-from smart_sc._core.stats import compute_sums
-from smart_sc._core.stiefel import minimize_quadratic, polar, riemannian_gradient
-from smart_sc._core.tuning import structural_pairs, structural_rank_grid
+from smart_sc._core.geometry.stiefel import minimize_quadratic, polar, riemannian_gradient
+from smart_sc._core.selection.ridge import ridge_gcv
+from smart_sc._core.selection.tuning import structural_pairs, structural_rank_grid
+from smart_sc._core.solver.admm import RotatedProblem, SourceBasis, initial_state, solve_admm
+from smart_sc._core.sums.passes import compute_sums
 from smart_sc.datasets import simulate_transfer
 
 
@@ -134,7 +134,7 @@ def test_structural_rank_grid_follows_the_paper():
 def test_split_hessian_takes_the_same_steps_as_the_plain_hessian():
     # One product with A per iteration (trial points reuse A W and A xi) must
     # not change the iterates: the same solution, iteration count and A W.
-    from smart_sc._core.stiefel import SplitHessian
+    from smart_sc._core.geometry.stiefel import SplitHessian
 
     rng = np.random.default_rng(4)
     p, r = 60, 4
@@ -164,7 +164,8 @@ def test_split_hessian_takes_the_same_steps_as_the_plain_hessian():
 def test_factored_validation_error_equals_the_dense_one(center):
     # Cross-validation scores C = L diag(d) R^T through L^T S L; it must be
     # the same number as from S C, intercept and all.
-    from smart_sc._core.stats import fold_sums, held_out_sse, kfold_labels, total
+    from smart_sc._core.sums.passes import fold_sums
+    from smart_sc._core.sums.stats import held_out_sse, kfold_labels, total
 
     rng = np.random.default_rng(5)
     X = rng.normal(size=(80, 30)) + 1.5
@@ -191,7 +192,7 @@ def test_factored_validation_error_equals_the_dense_one(center):
 
 
 def test_rotated_start_gives_the_same_initial_state_as_the_coefficients():
-    from smart_sc._core.admm import RotatedStart
+    from smart_sc._core.solver.admm import RotatedStart
 
     sim = simulate_transfer(120, 30, 12, random_state=2)
     basis = SourceBasis.from_coef(sim.source_coef_pq, 30, 12)

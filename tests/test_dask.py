@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from smart_sc import SMARTRegressor, baselines
-from smart_sc._core import stats
+from smart_sc._core.sums import passes, stats
 from smart_sc.datasets import simulate_transfer
 
 da = pytest.importorskip("dask.array")
@@ -42,11 +42,11 @@ class NoWholeX(dask.callbacks.Callback):
 
 def test_fold_sums_are_bit_identical_whatever_the_chunks(sim):
     labels = stats.kfold_labels(sim.X.shape[0], 5, 0)
-    eager = stats.fold_sums(sim.X, sim.Y, labels, 5, center=True)
+    eager = passes.fold_sums(sim.X, sim.Y, labels, 5, center=True)
     Xs, Xsd = _sparse_chunks(sim.X, 37)
     for X_lazy, X_eager in ((da.from_array(sim.X, chunks=(37, 11)), sim.X), (Xsd, Xs)):
-        eager = stats.fold_sums(X_eager, sim.Y, labels, 5, center=True)
-        lazy = stats.fold_sums(X_lazy, da.from_array(sim.Y, chunks=(50, 3)), labels, 5,
+        eager = passes.fold_sums(X_eager, sim.Y, labels, 5, center=True)
+        lazy = passes.fold_sums(X_lazy, da.from_array(sim.Y, chunks=(50, 3)), labels, 5,
                                center=True)
         for a, b in zip(eager, lazy, strict=True):
             assert a.n == b.n

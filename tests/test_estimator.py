@@ -122,8 +122,8 @@ def test_small_target_is_finite_warns_once_and_matches_ridge():
 
 def test_iteration_caps_of_the_data_driven_fit(monkeypatch):
     """Fold fits stop at the fast cap, alpha checks at theirs, only the final path runs long."""
-    import smart_sc._core.tuning as tuning
-    from smart_sc._core.pipeline import ALPHA_CHECK_MAX_ITER, FAST_CV_MAX_ITER, SmartSettings
+    import smart_sc._core.selection.tuning as tuning
+    from smart_sc._core.fit import ALPHA_CHECK_MAX_ITER, FAST_CV_MAX_ITER, SmartSettings
 
     calls = []
     solve = tuning.solve_admm

@@ -10,10 +10,12 @@ import pytest
 import scipy.sparse as sp
 
 from smart_sc import SMARTRegressor
-from smart_sc._core import admm, spectrum
-from smart_sc._core.admm import LowRankGram, RotatedProblem, SourceBasis, leading_block
-from smart_sc._core.ridge import ridge_gcv
-from smart_sc._core.stats import cell_fold_sums, compute_sums, fold_sums, kfold_labels, total
+from smart_sc._core.selection.ridge import ridge_gcv
+from smart_sc._core.solver import admm
+from smart_sc._core.solver.admm import LowRankGram, RotatedProblem, SourceBasis, leading_block
+from smart_sc._core.sums import spectrum
+from smart_sc._core.sums.passes import compute_sums, fold_sums
+from smart_sc._core.sums.stats import cell_fold_sums, kfold_labels, total
 
 
 def _wide_data(seed=0, n=60, p=150, q=12, r=3):
@@ -66,8 +68,8 @@ def test_fit_with_fewer_cells_than_genes_equals_the_gram_route(monkeypatch, spar
     kwargs = dict(rank=3, structural_rank=6, lam=0.05, alpha=0.5, random_state=0)
     fast = SMARTRegressor(C0.T, **kwargs).fit(Xin, Y)
     # The p x p route: no spectrum from the cells.
-    monkeypatch.setattr("smart_sc._core.pipeline.cells_are_cheaper", lambda X: False)
-    monkeypatch.setattr("smart_sc._core.tuning.cells_are_cheaper", lambda X: False)
+    monkeypatch.setattr("smart_sc._core.fit.cells_are_cheaper", lambda X: False)
+    monkeypatch.setattr("smart_sc._core.selection.tuning.cells_are_cheaper", lambda X: False)
     slow = SMARTRegressor(C0.T, **kwargs).fit(Xin, Y)
     assert fast.n_iter_ == slow.n_iter_
     np.testing.assert_allclose(fast.coef_, slow.coef_, atol=1e-7 * np.abs(slow.coef_).max())
@@ -146,9 +148,9 @@ def test_data_driven_fit_with_few_cells_equals_the_p_by_p_route(monkeypatch):
     # the cells choose and fit what the p x p route does.
     X, Y, C0 = _wide_data(seed=6, n=30, p=90, q=8)
     fast = SMARTRegressor(C0.T, random_state=0).fit(X, Y)
-    monkeypatch.setattr("smart_sc._core.pipeline.few_cells", lambda X: False)
-    monkeypatch.setattr("smart_sc._core.admm.row_space", lambda problem, state: None)
-    monkeypatch.setattr("smart_sc._core.stats.RawSums.sxx_times",
+    monkeypatch.setattr("smart_sc._core.fit.few_cells", lambda X: False)
+    monkeypatch.setattr("smart_sc._core.solver.admm.row_space", lambda problem, state: None)
+    monkeypatch.setattr("smart_sc._core.sums.stats.RawSums.sxx_times",
                         lambda self, M: self.sxx @ M)
     slow = SMARTRegressor(C0.T, random_state=0).fit(X, Y)
     assert (fast.rank_, fast.structural_rank_, fast.lam_, fast.alpha_) == (

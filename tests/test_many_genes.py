@@ -7,9 +7,9 @@ import pytest
 import scipy.sparse as sp
 
 from smart_sc import SMARTRegressor
-from smart_sc._core.admm import RotatedProblem, SourceBasis
-from smart_sc._core.matrix_free import cells_gram_problem
-from smart_sc._core.stats import compute_sums
+from smart_sc._core.solver.admm import RotatedProblem, SourceBasis
+from smart_sc._core.solver.cells import cells_gram_problem
+from smart_sc._core.sums.passes import compute_sums
 
 
 def _data(seed=0, n=300, p=40, q=8, r=2, density=None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from smart_sc._core.admm import LowRankGram
+from smart_sc._core.solver.admm import LowRankGram
 from smart_sc._core.threads import THREADED_ABOVE_BYTES, single_threaded, threaded_product
 
 

@@ -7,9 +7,9 @@ import numbers
 
 import numpy as np
 
-from ._core.pipeline import GRAMS, TUNINGS, SmartSettings, fit_smart
+from ._core.fit import GRAMS, TUNINGS, SmartSettings, fit_smart
 from ._core.randomness import RANDOM_STATE_CONSTRAINT, as_seed
-from ._core.tuning import DEFAULT_LAMBDAS
+from ._core.selection.tuning import DEFAULT_LAMBDAS
 from .baselines._base import StatsLinearRegressor, check_source_coef
 from .baselines._params import (
     FOLDS,

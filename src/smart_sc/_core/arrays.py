@@ -52,7 +52,7 @@ def check_finite(M, what: str) -> None:
 
     A dask array is not read here: the statistics pass and the predictions
     count its NaN and infinite entries block by block and raise then
-    (:mod:`.chunked`), so checking costs no pass of its own.
+    (:mod:`.sums.chunked`), so checking costs no pass of its own.
 
     Examples
     --------

@@ -37,8 +37,9 @@ from .._core.arrays import (
     linear_predict,
     predict_blocks,
 )
-from .._core.ridge import DEFAULT_RIDGE_ALPHAS
-from .._core.stats import SufficientStats, compute_sums
+from .._core.selection.ridge import DEFAULT_RIDGE_ALPHAS
+from .._core.sums.passes import compute_sums
+from .._core.sums.stats import SufficientStats
 
 __all__ = [
     "DEFAULT_ALPHAS",
@@ -113,7 +114,7 @@ class StatsLinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """Check a dask ``X`` (and dask or in-memory ``y``) without computing them.
 
         Shapes and dtypes are checked here; NaN and infinite values are counted
-        by the statistics pass itself (:mod:`smart_sc._core.chunked`), which
+        by the statistics pass itself (:mod:`smart_sc._core.sums.chunked`), which
         refuses them with their number.
         """
         if X.ndim != 2:

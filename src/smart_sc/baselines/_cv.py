@@ -1,7 +1,7 @@
 """The cross-validation every baseline shares: per-fold sums in one pass, pooled held-out error.
 
 The cells are read once, into the sufficient statistics of each fold
-(:func:`smart_sc._core.stats.fold_sums`); the training set of a split is the
+(:func:`smart_sc._core.sums.stats.fold_sums`); the training set of a split is the
 total minus one fold, and the held-out error of any coefficient matrix follows
 from the fold's sums. Candidates (penalties, dimensions, weights) are compared
 by their held-out squared error pooled over folds.
@@ -14,14 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 
 from .._core.randomness import as_seed
-from .._core.stats import (
-    RawSums,
-    SufficientStats,
-    fold_sums,
-    held_out_sse,
-    kfold_labels,
-    total,
-)
+from .._core.sums.passes import fold_sums
+from .._core.sums.stats import RawSums, SufficientStats, held_out_sse, kfold_labels, total
 
 __all__ = ["FoldSums", "cv_sse"]
 

@@ -25,7 +25,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import lasso_path
 
 from .._core.randomness import RANDOM_STATE_CONSTRAINT, as_seed
-from .._core.stats import SufficientStats, held_out_sse
+from .._core.sums.stats import SufficientStats, held_out_sse
 from ._base import PerTargetMixin, StatsLinearRegressor, warn_not_converged
 from ._cv import FoldSums
 from ._linalg import roundoff_floor

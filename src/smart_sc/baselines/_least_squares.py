@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from .._core.ridge import ridge_gcv
+from .._core.selection.ridge import ridge_gcv
 from ._base import DEFAULT_ALPHAS, PerTargetMixin, StatsLinearRegressor
 from ._linalg import cap_rank, default_rank, ols_coef, pinv_factors, reduce_rank
 from ._params import POSITIVE, POSITIVE_INT, check_entries

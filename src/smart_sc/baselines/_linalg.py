@@ -18,8 +18,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from .._core.rank import select_rank_rsc
-from .._core.stats import SufficientStats
+from .._core.selection.rank import select_rank_rsc
+from .._core.sums.stats import SufficientStats
 
 __all__ = [
     "cap_rank",
@@ -49,8 +49,8 @@ def roundoff_floor(stats: SufficientStats) -> np.ndarray:
 def pinv_factors(stats: SufficientStats) -> tuple[np.ndarray, np.ndarray]:
     """Eigenpairs of the Gram matrix above its numerical-rank threshold.
 
-    The threshold is :func:`smart_sc._core.rank.design_rank`'s (``p eps`` times the top eigenvalue)
-    raised to the centring round-off of the largest feature
+    The threshold is :func:`smart_sc._core.selection.rank.design_rank`'s
+    (``p eps`` times the top eigenvalue) raised to the centring round-off of the largest feature
     (:func:`roundoff_floor`): otherwise a feature constant on sparse cells
     counts as a direction and least squares divides by its round-off.
     """

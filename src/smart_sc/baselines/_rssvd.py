@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .._core.proximal import soft_threshold
-from .._core.rank import is_design_ill_posed
-from .._core.ridge import ridge_gcv
-from .._core.stats import SufficientStats
+from .._core.selection.rank import is_design_ill_posed
+from .._core.selection.ridge import ridge_gcv
+from .._core.sums.stats import SufficientStats
 from ._base import StatsLinearRegressor, warn_not_converged
 from ._linalg import leading_directions, ols_coef, pinv_factors, residual_stats
 from ._sparse_base import (

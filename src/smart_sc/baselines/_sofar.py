@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._core.geometry.stiefel import polar
 from .._core.proximal import soft_threshold
-from .._core.stats import SufficientStats
-from .._core.stiefel import polar
+from .._core.sums.stats import SufficientStats
 from ._base import StatsLinearRegressor, warn_not_converged
 from ._linalg import pinv_factors
 from ._params import NONNEGATIVE, InvalidParameterError, check_entries

@@ -17,7 +17,7 @@ from using it as is to using only its gene subspace:
   transfer, a little or a lot" extreme.
 
 All see the cells once; the cross-validated ones collect per-fold sufficient
-statistics (:func:`smart_sc._core.stats.fold_sums`), every training set of the
+statistics (:func:`smart_sc._core.sums.stats.fold_sums`), every training set of the
 cross-validation is the total minus one fold, and held-out errors come from the
 fold's sums.
 
@@ -33,8 +33,8 @@ import numpy as np
 
 from .._core.arrays import check_finite
 from .._core.randomness import RANDOM_STATE_CONSTRAINT
-from .._core.ridge import ridge_gcv
-from .._core.stats import SufficientStats
+from .._core.selection.ridge import ridge_gcv
+from .._core.sums.stats import SufficientStats
 from ._base import DEFAULT_ALPHAS, PerTargetMixin, StatsLinearRegressor, check_source_coef
 from ._cv import FoldSums, cv_sse
 from ._linalg import ols_coef, reduce_rank, residual_stats

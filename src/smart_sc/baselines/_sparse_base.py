@@ -27,9 +27,9 @@ import warnings
 import numpy as np
 from scipy.linalg.blas import dger as _dger
 
-from .._core.rank import is_design_ill_posed
-from .._core.ridge import ridge_gcv
-from .._core.stats import SufficientStats
+from .._core.selection.rank import is_design_ill_posed
+from .._core.selection.ridge import ridge_gcv
+from .._core.sums.stats import SufficientStats
 from ._linalg import cap_rank, default_rank, leading_directions, ols_coef
 from ._params import FRACTION, NONNEGATIVE, POSITIVE, POSITIVE_INT, check_entries
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._core.geometry.stiefel import polar
 from .._core.randomness import RANDOM_STATE_CONSTRAINT
-from .._core.stats import SufficientStats, held_out_sse
-from .._core.stiefel import polar
+from .._core.sums.stats import SufficientStats, held_out_sse
 from ._base import StatsLinearRegressor, warn_not_converged
 from ._cv import FoldSums
 from ._linalg import pinv_factors

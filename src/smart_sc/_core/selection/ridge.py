@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .stats import SufficientStats
+from ..sums.stats import SufficientStats
 
 __all__ = ["DEFAULT_RIDGE_ALPHAS", "RidgePath", "ridge_gcv"]
 

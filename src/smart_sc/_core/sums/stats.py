@@ -23,19 +23,21 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import KFold
 
-from .arrays import is_dask_array
-from .threads import callers_threads
+from ..threads import callers_threads
 
 __all__ = [
     "DeferredStats",
     "DeferredSums",
     "RawSums",
     "SufficientStats",
+    "as_dense_targets",
+    "block_rows",
     "cell_fold_sums",
-    "compute_sums",
-    "fold_sums",
+    "default_shift",
     "held_out_sse",
     "kfold_labels",
+    "memory_fold_sums",
+    "memory_sums",
     "rank_tolerance",
     "shifted_intercept",
 ]
@@ -352,9 +354,9 @@ def _light_stats(sums: RawSums, center: bool) -> SufficientStats:
 
 def cell_fold_sums(X, Y, folds: np.ndarray, n_folds: int, *, center: bool
                    ) -> tuple[list[DeferredSums], list[DeferredSums], DeferredSums]:
-    """:func:`fold_sums` for few cells, deferred: ``(held out, training, all)`` per fold.
+    """:func:`.passes.fold_sums` for few cells, deferred: ``(held out, training, all)`` per fold.
 
-    The held-out sums are :func:`fold_sums`'s, the total their sum and each
+    The held-out sums are :func:`.passes.fold_sums`'s, the total their sum and each
     training set's the total minus its fold, all computed as there (the same
     bits) except for ``sxx``, which is never formed unless read.
     """
@@ -463,17 +465,8 @@ def default_shift(X, Y) -> tuple[np.ndarray, np.ndarray]:
     return first.mean(axis=0), Yd[: first.shape[0]].mean(axis=0)
 
 
-def _chunked(X, Y) -> bool:
-    """Whether ``X`` or ``Y`` is a dask array (:mod:`.chunked` computes their sums)."""
-    return is_dask_array(X) or is_dask_array(Y)
-
-
-def compute_sums(X, Y, shift_x=None, shift_y=None) -> RawSums:
-    """One pass over the cells of ``X`` (n x p) and ``Y`` (n x q)."""
-    if _chunked(X, Y):
-        from .chunked import dask_compute_sums
-
-        return dask_compute_sums(X, Y, shift_x, shift_y)
+def memory_sums(X, Y, shift_x=None, shift_y=None) -> RawSums:
+    """One pass over the cells of in-memory ``X`` (n x p) and ``Y`` (n x q)."""
     Yd = as_dense_targets(Y)
     if shift_x is None or shift_y is None:
         shift_x, shift_y = default_shift(X, Yd)
@@ -499,20 +492,13 @@ def kfold_labels(n: int, n_folds: int, random_state) -> np.ndarray:
     return labels
 
 
-def fold_sums(X, Y, folds: np.ndarray, n_folds: int, *, center: bool) -> list[RawSums]:
-    """Sums per fold in one pass; ``folds[i]`` is cell ``i``'s fold in ``0..n_folds-1``.
+def memory_fold_sums(X, Y, folds: np.ndarray, n_folds: int, *, center: bool
+                     ) -> list[RawSums]:
+    """Sums per fold of in-memory ``X`` and ``Y``; ``folds[i]`` is cell ``i``'s fold.
 
     Without centring the sums are not shifted (the uncentred model has no
-    intercept, so shifting would change it). Dask arrays are summed block by
-    block in one pass (:func:`.chunked.dask_fold_sums`).
+    intercept, so shifting would change it).
     """
-    if _chunked(X, Y):
-        from .chunked import dask_fold_sums
-
-        if center:
-            return dask_fold_sums(X, Y, folds, n_folds)
-        q = 1 if Y.ndim == 1 else Y.shape[1]
-        return dask_fold_sums(X, Y, folds, n_folds, np.zeros(X.shape[1]), np.zeros(q))
     Yd = as_dense_targets(Y)
     if center:
         shift_x, shift_y = default_shift(X, Yd)
@@ -521,7 +507,7 @@ def fold_sums(X, Y, folds: np.ndarray, n_folds: int, *, center: bool) -> list[Ra
     out = []
     for k in range(n_folds):
         idx = np.flatnonzero(folds == k)
-        sums = compute_sums(X[idx], Yd[idx], shift_x, shift_y)
+        sums = memory_sums(X[idx], Yd[idx], shift_x, shift_y)
         if 2 * idx.size < X.shape[1]:
             # Few cells per fold (a small target): its held-out products go
             # through its cells, which take less memory than its sxx.

@@ -23,7 +23,7 @@ from itertools import product
 
 import numpy as np
 
-from .stats import RawSums, SufficientStats, shifted_intercept
+from ..sums.stats import RawSums, SufficientStats, shifted_intercept
 
 __all__ = ["BlendResult", "choose_blend", "residual_gram", "residual_gram_per_target",
            "simplex_grid"]

@@ -34,8 +34,8 @@ import logging
 
 import numpy as np
 
-from .arrays import as_row_chunked, count_nonfinite, nonfinite_message
-from .stats import RawSums, as_dense_targets, block_rows, compute_sums, default_shift
+from ..arrays import as_row_chunked, count_nonfinite, nonfinite_message
+from .stats import RawSums, as_dense_targets, block_rows, default_shift, memory_sums
 
 __all__ = ["da_blockwise_sums", "dask_compute_sums", "dask_fold_sums"]
 
@@ -60,7 +60,7 @@ def _block_sums(x, y, *, shift_x: np.ndarray, shift_y: np.ndarray) -> np.ndarray
     out[0, -4:] = bad
     if bad.any():  # the fit will be refused: count, do not sum
         return out
-    sums = compute_sums(x, as_dense_targets(y), shift_x, shift_y)
+    sums = memory_sums(x, as_dense_targets(y), shift_x, shift_y)
     out[0, :-4] = np.concatenate([[sums.n], sums.sx, sums.sy, sums.sxx.ravel(),
                                   sums.sxy.ravel(), sums.syy.ravel()])
     return out
@@ -144,7 +144,7 @@ def dask_fold_sums(X, Y, folds, n_folds: int, shift_x=None, shift_y=None) -> lis
     Examples
     --------
     >>> import numpy as np, dask.array as da
-    >>> from smart_sc._core.stats import fold_sums
+    >>> from smart_sc._core.sums.passes import fold_sums
     >>> rng = np.random.default_rng(0)
     >>> X, Y = rng.normal(size=(100, 5)), rng.normal(size=(100, 2))
     >>> labels = np.arange(100) % 3

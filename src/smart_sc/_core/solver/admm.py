@@ -28,11 +28,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .basis import SourceBasis, robust_svd
-from .proximal import soft_threshold
-from .stats import SufficientStats
-from .stiefel import SplitHessian, minimize_quadratic, polar, riemannian_gradient
-from .threads import threaded_product
+from ..geometry.basis import SourceBasis, robust_svd
+from ..geometry.stiefel import SplitHessian, minimize_quadratic, polar, riemannian_gradient
+from ..proximal import soft_threshold
+from ..sums.stats import SufficientStats
+from ..threads import threaded_product
 
 __all__ = [
     "AdmmResult",
@@ -494,7 +494,7 @@ class _Stacked:
     """``X -> [G G^T X; G^T X]``: ``A X`` and the range coordinates ``G^T X`` in one array.
 
     Linear and commuting with right products, so the Stiefel solver carries
-    it along its line search like ``A X`` (:class:`.stiefel.SplitHessian`),
+    it along its line search like ``A X`` (:class:`..geometry.stiefel.SplitHessian`),
     and ``G^T W`` comes with every ``A W`` at ``m r^2`` more per trial.
     """
 

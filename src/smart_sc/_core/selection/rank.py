@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..sums.stats import DeferredStats, SufficientStats
 from .ridge import RidgePath, ridge_gcv
-from .stats import DeferredStats, SufficientStats
 
 __all__ = ["RankSelection", "is_design_ill_posed", "select_rank_rsc"]
 

@@ -7,7 +7,7 @@ passes of a sparse ``X`` (``4 nnz r`` flops) with the centring applied on the
 fly. Everything else the fixed-tuning fit needs is ``p x q`` or smaller:
 ``S_xy``, the trace of ``S_yy``, the top eigenvalue of ``S_xx`` (a few
 Lanczos steps, for the first step size) and the source bases, whose
-complement is implicit (:mod:`.basis`).
+complement is implicit (:mod:`..geometry.basis`).
 
 Two departures from the Gram route, both because they would need the
 design's spectrum: the tuning must be fixed (rank, structural ranks,
@@ -23,12 +23,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, eigsh
 
+from ..geometry.basis import SourceBasis
 from .admm import AdmmState, RotatedProblem, d_step, d_step_terms
-from .basis import SourceBasis
-from .tuning import fit_lambda_path
 
-__all__ = ["CellGram", "RotatedCellGram", "cells_gram_problem", "fit_through_cells",
-           "source_start"]
+__all__ = ["CellGram", "RotatedCellGram", "cells_gram_problem", "source_start"]
 
 
 def _dense(M) -> np.ndarray:
@@ -116,19 +114,3 @@ def source_start(problem: RotatedProblem, rank: int) -> AdmmState:
         omega_u=np.zeros((p - r_u, rank)), omega_v=np.zeros((q - r_v, rank)),
         gamma_u=np.zeros((p - r_u, rank)), gamma_v=np.zeros((q - r_v, rank)),
     )
-
-
-def fit_through_cells(X, Y: np.ndarray, basis: SourceBasis, *, rank: int,
-                      pair: tuple[int, int], lam: float, alpha: float, center: bool,
-                      tol: float, max_iter: int, inner_max_iter: int, pull: float = 0.0):
-    """The fixed-tuning SMART fit with every product through the cells.
-
-    Returns the :class:`.tuning.PathFit` of the one lambda, and the means of
-    ``X`` and ``Y`` for the intercept.
-    """
-    r_u, r_v = pair
-    problem, x_mean, y_mean = cells_gram_problem(X, Y, basis, center=center, r_u=r_u,
-                                                 r_v=r_v, alpha=alpha, pull=pull)
-    path = fit_lambda_path(problem, source_start(problem, rank), [lam], X.shape[0], tol=tol,
-                           max_iter=max_iter, inner_max_iter=inner_max_iter)
-    return path, x_mean, y_mean

@@ -5,7 +5,7 @@ structural ranks by cross-validation, lambda by BIC) with our extensions, each
 named and switchable: the small-target shrinkage ``alpha``, a faster search
 (``tuning="fast"``: the RSC rank and the rank two above it, a short
 structural-rank grid, four lambdas inside the folds), and the cross-validated
-blend with the source and a target ridge fit (:mod:`.blend`). Every tuning
+blend with the source and a target ridge fit (:mod:`.selection.blend`). Every tuning
 parameter the caller fixes is used as is; every ``None`` is chosen from the
 data. Arrays in, arrays out: the estimator layer does validation and
 scikit-learn conventions.
@@ -26,24 +26,12 @@ from sklearn.exceptions import ConvergenceWarning
 from tqdm.auto import tqdm
 
 from ..exceptions import SmallTargetWarning
-from .admm import RotatedProblem, SourceBasis, initial_state
-from .blend import BlendResult, choose_blend, residual_gram
-from .matrix_free import fit_through_cells
 from .randomness import check_random_state
-from .rank import RankSelection, is_design_ill_posed, select_rank_rsc
-from .ridge import DEFAULT_RIDGE_ALPHAS, RidgePath, ridge_gcv
-from .spectrum import cells_are_cheaper, few_cells, with_cell_spectrum
-from .stats import (
-    SufficientStats,
-    cell_fold_sums,
-    compute_sums,
-    fold_sums,
-    kfold_labels,
-    total,
-)
-from .threads import single_threaded
-from .transfer_gain import TransferGain, transfer_gain
-from .tuning import (
+from .selection.blend import BlendResult, choose_blend, residual_gram
+from .selection.rank import RankSelection, is_design_ill_posed, select_rank_rsc
+from .selection.ridge import DEFAULT_RIDGE_ALPHAS, RidgePath, ridge_gcv
+from .selection.transfer_gain import TransferGain, transfer_gain
+from .selection.tuning import (
     CV_LAMBDAS,
     DEFAULT_LAMBDAS,
     FoldData,
@@ -56,6 +44,12 @@ from .tuning import (
     structural_pairs,
     structural_rank_grid,
 )
+from .solver.admm import RotatedProblem, SourceBasis, initial_state
+from .solver.cells import cells_gram_problem, source_start
+from .sums.passes import compute_sums, fold_sums
+from .sums.spectrum import cells_are_cheaper, few_cells, with_cell_spectrum
+from .sums.stats import SufficientStats, cell_fold_sums, kfold_labels, total
+from .threads import single_threaded
 
 __all__ = ["SmartFit", "SmartSettings", "fit_smart"]
 
@@ -270,7 +264,10 @@ def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) 
 
 
 def _through_cells(X, s: SmartSettings, has_source: bool) -> bool:
-    """Whether to multiply by ``S_xx`` through the cells (:mod:`.matrix_free`), never forming it."""
+    """Whether to multiply by ``S_xx`` through the cells (:mod:`.solver.cells`).
+
+    The Gram matrix is then never formed.
+    """
     p = X.shape[1]
     if s.gram == "full" or (s.gram == "auto" and p <= CELLS_ABOVE_GENES):
         return False
@@ -304,10 +301,12 @@ def _fit_through_cells(X, Y, C0, basis: SourceBasis, s: SmartSettings) -> SmartF
     pair = tuple(s.structural_rank) if C0 is not None else (p, q)
     lam = 0.0 if pair == (p, q) else float(s.lam)
     pull = float(s.source_pull or 0.0) if C0 is not None else 0.0
-    path, x_mean, y_mean = fit_through_cells(
-        X, Y, basis, rank=int(s.rank), pair=pair, lam=lam, alpha=float(s.alpha),
-        center=bool(s.fit_intercept), tol=s.tol, max_iter=s.max_iter,
-        inner_max_iter=INNER_MAX_ITER, pull=pull)
+    problem, x_mean, y_mean = cells_gram_problem(
+        X, Y, basis, center=bool(s.fit_intercept), r_u=pair[0], r_v=pair[1],
+        alpha=float(s.alpha), pull=pull)
+    # One lambda, from the source's leading subspaces: no spectrum for a ridge start.
+    path = fit_lambda_path(problem, source_start(problem, int(s.rank)), [lam], X.shape[0],
+                           tol=s.tol, max_iter=s.max_iter, inner_max_iter=INNER_MAX_ITER)
     _warn_unconverged(path.best_result, s)
     state = path.best_result.state
     coef = state.coef(basis)
@@ -343,8 +342,8 @@ def _repeated_folds(X, Y, basis: SourceBasis, s: SmartSettings) -> list[list[Fol
 def _fold_statistics(X, Y, labels, n_folds: int, center: bool):
     """Per-fold held-out sums, training sums (``None``: total minus fold) and the total.
 
-    With few cells (:func:`.spectrum.few_cells`) no ``p x p`` sum is formed:
-    every product with one goes through the cells (:class:`.stats.DeferredSums`).
+    With few cells (:func:`.sums.spectrum.few_cells`) no ``p x p`` sum is formed:
+    every product with one goes through the cells (:class:`.sums.stats.DeferredSums`).
     """
     if few_cells(X):
         return cell_fold_sums(X, Y, labels, n_folds, center=center)
@@ -584,7 +583,10 @@ def _warn_unconverged(res, s: SmartSettings) -> None:
 
 
 def _blend(pb: _Problem, rank: int, pair, shrinkage: Shrinkage) -> BlendResult:
-    """Cross-validated weights of SMART, the source and the target ridge fit (:mod:`.blend`)."""
+    """Cross-validated weights of SMART, the source and the target ridge fit.
+
+    See :mod:`.selection.blend`.
+    """
     s = pb.settings
     names = ["smart", "source", "ridge"] if pb.has_source else ["smart", "ridge"]
     gram = np.zeros((len(names), len(names)))

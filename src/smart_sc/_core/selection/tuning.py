@@ -5,7 +5,7 @@
 * the small-target shrinkage ``alpha`` by the same cross-validation, with 0
   (the paper's estimator) among the candidates.
 
-Cross-validation works on per-fold sums (:mod:`.stats`): each fold's training
+Cross-validation works on per-fold sums (:mod:`..sums.stats`): each fold's training
 statistics are the total minus the fold, and its validation error comes from the
 fold's own sums, so the cells are read once.
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .admm import (
+from ..solver.admm import (
     AdmmResult,
     AdmmState,
     RotatedProblem,
@@ -31,9 +31,9 @@ from .admm import (
     solve_admm,
     source_pull_terms,
 )
+from ..sums.spectrum import cells_are_cheaper, with_cell_spectrum
+from ..sums.stats import RawSums, held_out_sse
 from .ridge import ridge_gcv
-from .spectrum import cells_are_cheaper, with_cell_spectrum
-from .stats import RawSums, held_out_sse
 
 __all__ = [
     "CV_LAMBDAS",
@@ -207,7 +207,7 @@ def refit_d(problem: RotatedProblem, state: AdmmState, alpha: float,
     """The D-step for another shrinkage ``(alpha, pull)`` at fixed singular vectors.
 
     Exact for that step: the pull adds ``alpha pull u_j^T C0 v_j`` to each
-    component's cross term (:mod:`.admm`).
+    component's cross term (:mod:`..solver.admm`).
     """
     num, quad = d_step_terms(problem.A @ state.W, problem.M @ state.Z, state.W)
     if alpha * pull != 0.0:
@@ -271,12 +271,12 @@ def make_folds(fold_sums: Sequence[RawSums], basis: SourceBasis, *, center: bool
     """Training statistics, rotated problem and ridge start for every fold.
 
     With the ``cells`` (``X``) and their fold ``labels``, each training set's
-    spectrum comes from its cells where that is cheaper (:mod:`.spectrum`).
+    spectrum comes from its cells where that is cheaper (:mod:`..sums.spectrum`).
     ``tot`` is the sum of ``fold_sums`` if the caller has it (``p^2`` per fold
     to add up again otherwise); ``train_sums`` the sums of each fold's
     training cells if the caller has them (else ``tot`` minus the fold).
     """
-    from .stats import total
+    from ..sums.stats import total
 
     if train_sums is None:
         tot = total(list(fold_sums)) if tot is None else tot

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .admm import RotatedProblem, RotatedStart, SourceBasis
+from ..solver.admm import RotatedProblem, RotatedStart, SourceBasis
 from .blend import choose_blend, residual_gram_per_target
 from .tuning import FoldData, cv_error, fit_fold
 
