@@ -15,6 +15,8 @@ import pandas as pd
 from .. import __version__
 from .._core.arrays import as_numpy, check_finite
 from ..get import Extracted
+from ..source._scale import describe_scale
+from ._evaluate import per_protein_metrics
 from ._tuning_record import tuning_record
 
 __all__ = ["check_key_free", "fit_record", "predict_cells", "store_fit", "store_gain"]
@@ -113,13 +115,15 @@ def store_gain(data: Extracted, key_added: str, estimator, record: dict) -> None
             prot.var[name] = per_protein[column].reindex(prot.var_names).to_numpy(np.float64)
 
 
-def fit_record(data: Extracted, estimator, *, params: dict, model, metrics: dict,
-               input_scale: dict) -> dict:
+def fit_record(data: Extracted, estimator, *, params: dict, model) -> dict:
     """Build the ``.uns`` record of a fit: parameters, choices, scores and provenance.
 
-    Gene and protein lists and the intercept follow the data's order.
+    Gene and protein lists, the intercept and the per-protein training metrics
+    follow the data's order; ``input_scale`` describes the training cells, for
+    the model :func:`~smart_sc.tl.to_model` exports.
     """
     back = data.protein_order
+    metrics = per_protein_metrics(data.Y[:, back], predict_cells(estimator, data.X)[:, back])
     return {
         "params": {**params, "smart_sc_version": __version__},
         "genes": list(data.pair.rna.var_names[np.sort(data.gene_idx)]),
@@ -134,6 +138,6 @@ def fit_record(data: Extracted, estimator, *, params: dict, model, metrics: dict
         "metrics": {name: values.tolist() for name, values in metrics.items()},
         "alignment": data.alignment.summary(),
         "provenance": dict(model.provenance),
-        "input_scale": input_scale,
+        "input_scale": describe_scale(data.X),
         **tuning_record(estimator),
     }

@@ -14,9 +14,8 @@ from ..get import Extracted, extract, resolve_modalities
 from ..get._masks import resolve_mask_var
 from ..get._modalities import copy_data
 from ..source import SourceModel, as_source_model
-from ..source._scale import check_input_scale, describe_scale, warn_if_small_source
-from ._evaluate import per_protein_metrics
-from ._store import check_key_free, fit_record, predict_cells, store_fit, store_gain
+from ..source._scale import check_input_scale, warn_if_small_source
+from ._store import check_key_free, fit_record, store_fit, store_gain
 
 __all__ = ["as_target_source_model", "transfer"]
 
@@ -37,8 +36,6 @@ def as_target_source_model(source_model, proteins: pd.Index) -> SourceModel:
                 f"target has {len(proteins)} proteins; wrap it in a SourceModel with "
                 "target_names to say which proteins it predicts"
             )
-        # scikit-learn knows feature names but not response names: its responses
-        # are taken to be the target's proteins, in order (logged).
         logger.info("source model responses are taken to be the target's %d proteins in "
                     "order", n_targets)
         return as_source_model(source_model, target_names=list(proteins))
@@ -194,16 +191,12 @@ def transfer(
 
     # Everything below only writes; the fit has succeeded.
     store_fit(data, key_added, estimator)
-    back = data.protein_order
     params = {"modality_in": modality_in, "modality_out": modality_out,
               "layer_in": layer_in, "layer_out": layer_out, "n_train_cells": len(data.cells),
               "estimator_params": jsonable(estimator_params)}
-    metrics = per_protein_metrics(data.Y[:, back], predict_cells(estimator, data.X)[:, back])
     # Once, in the object the user passed (the MuData, or the AnnData itself):
     # the record concerns both modalities.
-    mdata.uns[key_added] = record = fit_record(
-        data, estimator, params=params, model=model, metrics=metrics,
-        input_scale=describe_scale(data.X))
+    mdata.uns[key_added] = record = fit_record(data, estimator, params=params, model=model)
     store_gain(data, key_added, estimator, record)
     logger.info("SMART on %d cells, %d genes, %d proteins: rank %d, structural ranks %s",
                 len(data.cells), len(record["genes"]), len(record["proteins"]),
