@@ -584,3 +584,23 @@ def test_tl_arguments_follow_scikit_learns_rules_before_any_change(mdata, source
         getattr(smart_sc.tl, call)(*args, **extra, **kwargs)
     assert set(mdata.uns) == set(before.uns)
     assert set(mdata["rna"].obsm) == set(before["rna"].obsm)
+
+
+def test_a_model_whose_weight_is_mostly_missing_is_flagged_at_the_users_call(mdata, source):
+    # Keep 12 genes that carry little of the model's weight: above the floor of
+    # 10 shared genes, so the fit and the prediction run, with a warning.
+    weight = (source.coef.to_numpy() ** 2).sum(axis=1)
+    light = list(source.genes[np.argsort(weight)[:12]])
+    heavy = source.coef.loc[light]
+    assert (heavy.to_numpy() ** 2).sum() < 0.5 * weight.sum()
+    rna = mdata["rna"][:, light].copy()
+    with pytest.warns(UserWarning, match=r"% of the source model's weight .* lies on") as rec:
+        smart_sc.tl.predict(rna, source)
+    assert [w.filename for w in rec if "weight" in str(w.message)] == [__file__]
+    # The same genes as an AnnData with its proteins in .obsm, for transfer.
+    rna.obsm["prot"] = mdata["prot"].to_df().loc[rna.obs_names]
+    _, is_target = _types(mdata)
+    with pytest.warns(UserWarning, match=r"the transfer uses little of it") as rec:
+        smart_sc.tl.transfer(rna, source, mask_obs=is_target, transfer_gain=False, rank=2,
+                             structural_rank=4, alpha=0.0, random_state=0)
+    assert [w.filename for w in rec if "weight" in str(w.message)] == [__file__]

@@ -97,7 +97,7 @@ def predict(
     alignment = model.aligned(genes, model.proteins)
     # The same floor as tl.transfer's (a model with fewer genes needs them all).
     check_overlap(model, alignment, int(alignment.gene_mask.sum()), use="the prediction",
-                  minimum=min(MIN_SHARED_GENES, len(model.genes)))
+                  minimum=min(MIN_SHARED_GENES, len(model.genes)), stacklevel=3)
     n_missing = len(alignment.missing_genes_in_target)
     if n_missing and missing == "error":
         raise ValueError(
