@@ -489,9 +489,11 @@ def test_unscaled_cells_against_a_model_fitted_on_scaled_ones_are_flagged(mdata,
     assert record[0].filename == __file__
     _, is_target = _types(mdata)
     mdata["rna"].layers["log"] = rna.X
-    with pytest.warns(smart_sc.InputScaleWarning, match="look unscaled"):
+    with pytest.warns(smart_sc.InputScaleWarning, match="look unscaled") as record:
         smart_sc.tl.transfer(mdata, source, mask_obs=is_target, layer_in="log",
                              transfer_gain=False, **FIXED)
+    assert [w.filename for w in record if w.category is smart_sc.InputScaleWarning] == [
+        __file__]
 
 
 def test_a_model_fitted_on_log_normalised_cells_flags_scaled_and_unlogged_ones(mdata):
