@@ -584,8 +584,10 @@ def report_markdown(df: pd.DataFrame, info: dict, code: str, commands: list[str]
              "CITE-seq cells of the NeurIPS 2021 data, raw counts), with the splits and the "
              "per-split preprocessing of `real_data.py` (HVGs, scaling, per-protein CLR, "
              "screening, all fitted on training cells).", "",
-             f"Code: `{code}`. Machine: {_machine_line(info)}. Other processes shared the "
-             "2 cores during the runs, so the times are indicative.", "",
+             f"Code: `{code}` (one stamp per run; `+src diff` is the hash of uncommitted "
+             "changes to `src/` present in the working tree at the time). Machine: "
+             f"{_machine_line(info)}. Other processes shared the 2 cores during the runs, so "
+             "the times are indicative.", "",
              "Commands (from the repository root):", "", "```bash",
              *commands, "```", "",
              "## Methods", "",
