@@ -13,7 +13,8 @@ from ._extract import Extracted, extract
 from ._masks import gene_subset, mask_obs_names, select_cells
 from ._modalities import PairedModalities, get_matrix, resolve_modalities
 
-# The public reading API; the other names above are the package's own helpers.
+# The public reading API. The package's own helpers (copying a MuData, the
+# overlap check, ...) are imported from the private modules where they are used.
 __all__ = [
     "Extracted",
     "PairedModalities",
