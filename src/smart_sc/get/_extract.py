@@ -5,7 +5,8 @@ find the modalities, choose the cells and genes, match a source model by
 name, read and check the matrices (``tl.predict`` shares the overlap check).
 :func:`extract` does that once and hands back an :class:`Extracted`: arrays
 only, in the fit's canonical order (genes and proteins sorted by name), with
-the positions that put results back in the data's own order. The caller fits on the arrays and writes once.
+the positions that put results back in the data's own order. The caller
+fits on the arrays and writes once.
 """
 
 from __future__ import annotations
