@@ -106,7 +106,11 @@ def describe_scale(X) -> dict:
     the model later can be compared: the share of negative values and the
     mean of the positive ones.
     """
-    rows = _evenly_spaced_rows(X, _SCALE_CELLS)
+    return _summary(_evenly_spaced_rows(X, _SCALE_CELLS))
+
+
+def _summary(rows: np.ndarray) -> dict:
+    """The recorded summary of dense sampled ``rows``."""
     return {"n_cells": int(rows.shape[0]),
             "negative_share": float((rows < 0).mean()) if rows.size else 0.0,
             "positive_mean": float(rows[rows > 0].mean()) if (rows > 0).any() else 0.0}
@@ -159,7 +163,7 @@ def warn_if_rescaled(X, names, model_genes, provenance: Mapping, what: str,
     columns = np.flatnonzero(pd.Index(names).isin(pd.Index(model_genes)))
     if len(columns) == 0:
         return
-    new = describe_scale(_evenly_spaced_rows(X, _SCALE_CELLS)[:, columns])
+    new = _summary(_evenly_spaced_rows(X, _SCALE_CELLS)[:, columns])
     problem = (_sign_mismatch(recorded[0], new["negative_share"])
                or _magnitude_mismatch(recorded[1], new["positive_mean"]))
     if problem is not None:
