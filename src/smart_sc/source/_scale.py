@@ -110,7 +110,7 @@ def describe_scale(X) -> dict:
 
 
 def _summary(rows: np.ndarray) -> dict:
-    """The recorded summary of dense sampled ``rows``."""
+    """Return the recorded summary of dense sampled ``rows``."""
     return {"n_cells": int(rows.shape[0]),
             "negative_share": float((rows < 0).mean()) if rows.size else 0.0,
             "positive_mean": float(rows[rows > 0].mean()) if (rows > 0).any() else 0.0}
