@@ -102,33 +102,20 @@ class RawSums:
 
     def to_stats(self, center: bool) -> SufficientStats:
         """Per-cell second moments, centred on these cells' means if ``center``."""
-        n = self.n
-        if n <= 0:
-            raise ValueError(f"cannot form statistics from {n} cells")
+        if self.n <= 0:
+            raise ValueError(f"cannot form statistics from {self.n} cells")
+        light = _light_stats(self, center)
+        # In place: at thousands of genes each pass over a p x p array costs
+        # more than the small-target fit's arithmetic (same values, same bits).
+        xx = self.sxx / self.n
         if center:
-            mx = self.sx / n
-            my = self.sy / n
-            # In place: at thousands of genes each pass over a p x p array costs
-            # more than the small-target fit's arithmetic (same values, same bits).
-            xx = self.sxx / n
+            mx = self.sx / self.n
             xx -= np.outer(mx, mx)
-            xy = self.sxy / n - np.outer(mx, my)
-            yy = self.syy / n - np.outer(my, my)
-            x_mean = mx + self.shift_x
-            y_mean = my + self.shift_y
-        else:
-            if np.any(self.shift_x) or np.any(self.shift_y):
-                raise ValueError("uncentred statistics need unshifted sums")
-            xx, xy, yy = self.sxx / n, self.sxy / n, self.syy / n
-            x_mean = np.zeros_like(self.sx)
-            y_mean = np.zeros_like(self.sy)
         # Symmetrise: subtraction of outer products leaves rounding asymmetry that
         # eigh would silently ignore but the Stiefel steps would not.
         xx += xx.T  # numpy buffers the overlapping transpose: 0.5 (xx + xx.T), bit for bit
         xx *= 0.5
-        yy = 0.5 * (yy + yy.T)
-        return SufficientStats(n=n, xx=xx, xy=xy, yy=yy, x_mean=x_mean, y_mean=y_mean,
-                               centered=center)
+        return replace(light, xx=xx)
 
 
 def rank_tolerance(top_eigenvalue: float, p: int) -> float:
@@ -335,7 +322,10 @@ class DeferredStats(SufficientStats):
 
 
 def _light_stats(sums: RawSums, center: bool) -> SufficientStats:
-    """:meth:`RawSums.to_stats` without the ``p x p`` part (``xx`` left empty)."""
+    """:meth:`RawSums.to_stats` without the ``p x p`` part (``xx`` is ``sums.sxx`` as is).
+
+    The one computation of the means, ``xy`` and ``yy`` for both kinds of sums.
+    """
     n = sums.n
     if center:
         mx, my = sums.sx / n, sums.sy / n
