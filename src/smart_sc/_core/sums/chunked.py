@@ -33,11 +33,13 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..arrays import as_row_chunked, count_nonfinite, nonfinite_message
+from .sparse import FoldAccumulator, first_rows_shift, fold_part, folds_in, sparse_block_rows
 from .stats import RawSums, as_dense_targets, block_rows, default_shift, memory_sums
 
-__all__ = ["da_blockwise_sums", "dask_compute_sums", "dask_fold_sums"]
+__all__ = ["da_blockwise_sums", "dask_compute_sums", "dask_fold_sums", "sparse_block_sums"]
 
 logger = logging.getLogger("smart_sc")
 
@@ -94,13 +96,69 @@ def _unpack(vector: np.ndarray, p: int, q: int, shift_x, shift_y) -> tuple[RawSu
                    shift_y=np.asarray(shift_y, dtype=np.float64)), bad
 
 
-def _first_rows_shift(X, Y) -> tuple[np.ndarray, np.ndarray]:
+def _first_rows_shift(X, Y, sparse: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The in-memory shift (:func:`.stats.default_shift`), from the same first rows."""
     import dask
 
     rows = min(block_rows(X.shape[1]), X.shape[0])
     x0, y0 = dask.compute(X[:rows], Y[:rows])
+    if sparse:
+        return first_rows_shift(x0, y0)
     return default_shift(x0, as_dense_targets(y0))
+
+
+def _has_sparse_chunks(X) -> bool:
+    return sp.issparse(getattr(X, "_meta", None))
+
+
+def sparse_block_sums(x, y, labels: np.ndarray, k: int, shift_y: np.ndarray) -> tuple:
+    """One task of the sparse pass: fold ``k``'s raw sums of one block (:func:`.sparse.fold_part`).
+
+    Parameters and result are those of :func:`.sparse.fold_part`.
+    """
+    return fold_part(x, y, labels, k, shift_y)
+
+
+def _block_nonfinite(x, y) -> np.ndarray:
+    return np.array([*count_nonfinite(x), *count_nonfinite(y)], dtype=np.float64)
+
+
+def _dask_sparse_fold_sums(X, Y, folds: np.ndarray, n_folds: int, shift_x, shift_y
+                           ) -> list[RawSums]:
+    """:func:`dask_fold_sums` of scipy-sparse chunks: the in-memory sparse pass, block by block.
+
+    ``X`` and ``Y`` are cut at the in-memory pass's block boundaries
+    (:func:`.sparse.sparse_block_rows`, whatever the chunks); each fold's part
+    of a block is a task (:func:`sparse_block_sums`), computed where the block
+    is, and the caller adds the parts in the in-memory order. One block is in
+    flight at a time: its parts (one ``p x p`` per fold) are added before the
+    next block is read, so memory holds the per-fold sums, one block's parts
+    and the work of the tasks running, however many blocks there are.
+    """
+    import dask
+
+    n, p = X.shape
+    q = Y.shape[1]
+    rows = sparse_block_rows(p)
+    X, Y = X.rechunk({0: rows}), Y.rechunk({0: rows})
+    blocks = zip(X.to_delayed().ravel(), Y.to_delayed().ravel(), strict=True)
+    task = dask.delayed(sparse_block_sums, pure=True)
+    count = dask.delayed(_block_nonfinite, pure=True)
+    acc, bad = FoldAccumulator(p, q, n_folds), np.zeros(4)
+    logger.info("statistics of a dask array of sparse chunks: %d cells, %d genes, %d responses, "
+                "%d fold(s) in blocks of %d cells", n, p, q, n_folds, rows)
+    for start, (xb, yb) in zip(range(0, n, rows), blocks, strict=True):
+        labels = folds[start:start + rows]
+        # Once a NaN is met the fit will be refused: count the rest, do not sum.
+        parts = [] if bad.any() else [task(xb, yb, labels, k, shift_y)
+                                      for k in folds_in(labels, n_folds)]
+        block_bad, *done = dask.compute(count(xb, yb), *parts)
+        bad += block_bad
+        for part in done:
+            acc.add(part)
+        del done
+    _raise_if_non_finite(bad)
+    return acc.sums(shift_x, shift_y)
 
 
 def _raise_if_non_finite(bad: np.ndarray) -> None:
@@ -164,10 +222,13 @@ def dask_fold_sums(X, Y, folds, n_folds: int, shift_x=None, shift_y=None) -> lis
     folds = np.asarray(folds, dtype=np.intp)
     if folds.shape != (n,):
         raise ValueError(f"folds has shape {folds.shape}, expected ({n},)")
+    sparse = _has_sparse_chunks(X)
     if shift_x is None or shift_y is None:
-        shift_x, shift_y = _first_rows_shift(X, Y)
+        shift_x, shift_y = _first_rows_shift(X, Y, sparse)
     shift_x = np.asarray(shift_x, dtype=np.float64)
     shift_y = np.asarray(shift_y, dtype=np.float64)
+    if sparse:
+        return _dask_sparse_fold_sums(X, Y, folds, n_folds, shift_x, shift_y)
     # Each fold's cells, in order, cut into the blocks the in-memory pass
     # uses; every block's sums are computed where its cells are, in parallel.
     rows = block_rows(p)

@@ -35,6 +35,7 @@ __all__ = [
     "cell_fold_sums",
     "default_shift",
     "held_out_sse",
+    "keep_few_cells",
     "kfold_labels",
     "memory_fold_sums",
     "memory_sums",
@@ -497,14 +498,25 @@ def memory_fold_sums(X, Y, folds: np.ndarray, n_folds: int, *, center: bool
     out = []
     for k in range(n_folds):
         idx = np.flatnonzero(folds == k)
-        sums = memory_sums(X[idx], Yd[idx], shift_x, shift_y)
+        out.append(memory_sums(X[idx], Yd[idx], shift_x, shift_y))
+    return keep_few_cells(out, X, folds)
+
+
+def keep_few_cells(sums: list[RawSums], X, folds: np.ndarray) -> list[RawSums]:
+    """``sums`` (one per fold of in-memory ``X``) holding the cells of every small fold.
+
+    A fold with fewer cells than half the genes (a small target) has its
+    held-out products go through its cells (``X - shift_x``, dense), which
+    take less memory than its ``sxx``.
+    """
+    out = []
+    for k, s in enumerate(sums):
+        idx = np.flatnonzero(folds == k)
         if 2 * idx.size < X.shape[1]:
-            # Few cells per fold (a small target): its held-out products go
-            # through its cells, which take less memory than its sxx.
             block = X[idx]
             block = block.toarray() if sp.issparse(block) else np.array(block, dtype=np.float64)
-            sums = replace(sums, cells=block - shift_x)
-        out.append(sums)
+            s = replace(s, cells=block - s.shift_x)
+        out.append(s)
     return out
 
 
