@@ -57,3 +57,61 @@ def test_low_rank_gram_product_is_the_same_threaded_or_not():
     with threadpool_limits(limits=2, user_api="blas"), single_threaded():
         threaded = threaded_product(gram)(X)
     np.testing.assert_allclose(threaded, G @ (G.T @ X), rtol=1e-12, atol=1e-12)
+
+
+def _thread_name(_):
+    import threading
+
+    return threading.current_thread().name
+
+
+def test_independent_solves_share_the_callers_threads_in_order(monkeypatch):
+    from joblib import delayed
+
+    import smart_sc._core.threads as threads
+
+    pools = []
+    real_pool = threads.ThreadPoolExecutor
+
+    def spy(max_workers):
+        pools.append(max_workers)
+        return real_pool(max_workers=max_workers)
+
+    monkeypatch.setattr(threads, "ThreadPoolExecutor", spy)
+    big = _Recording(10 * THREADED_ABOVE_BYTES)
+
+    def job(i):
+        threaded_product(big)(np.ones((2, 2)))  # never lifted inside the pool
+        return i * i
+
+    with threadpool_limits(limits=2, user_api="blas"), single_threaded():
+        out = list(threads.run_independent([delayed(job)(i) for i in range(7)], None))
+        assert list(threads.run_independent([delayed(job)(i) for i in range(3)], 1)) == [0, 1, 4]
+    assert out == [i * i for i in range(7)]
+    assert pools == [2]  # the pool only for n_jobs=None, sized by the caller's BLAS
+    assert set(big.seen) == {1}
+
+
+def test_one_blas_thread_means_no_pool():
+    from joblib import delayed
+
+    from smart_sc._core.threads import run_independent
+
+    with threadpool_limits(limits=1, user_api="blas"), single_threaded():
+        names = list(run_independent([delayed(_thread_name)(i) for i in range(3)], None))
+    assert names == ["MainThread"] * 3
+
+
+def test_a_fit_is_the_same_whatever_runs_side_by_side():
+    from smart_sc import SMARTRegressor
+
+    rng = np.random.default_rng(3)
+    n, p, q = 60, 40, 6
+    C0 = rng.normal(size=(p, 3)) @ rng.normal(size=(3, q))
+    X = rng.normal(size=(n, p))
+    Y = X @ (C0 + 0.3 * rng.normal(size=(p, q))) + rng.normal(size=(n, q))
+    with threadpool_limits(limits=2, user_api="blas"):
+        pooled = SMARTRegressor(C0.T, random_state=0).fit(X, Y)
+        one = SMARTRegressor(C0.T, random_state=0, n_jobs=1).fit(X, Y)
+    np.testing.assert_array_equal(pooled.coef_, one.coef_)
+    assert pooled.structural_rank_ == one.structural_rank_

@@ -145,7 +145,11 @@ class SMARTRegressor(StatsLinearRegressor):
     cv : int
         Number of shuffled folds for cross-validation.
     n_jobs : int or None
-        Parallel jobs over cross-validation candidates (joblib semantics).
+        Parallel jobs over cross-validation candidates (joblib semantics:
+        processes). ``None`` (unless a joblib ``parallel_config`` sets it):
+        the candidates run side by side on as many threads as BLAS had (the
+        cores numpy would use), each solve on one BLAS thread; the fit is the
+        same as with ``n_jobs=1``.
     random_state : int, RandomState, Generator or None
         Seeds the fold shuffling; the rest of the fit is deterministic.
     verbose : bool

@@ -16,13 +16,16 @@ worker that is the worker's one thread, so nothing is oversubscribed.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 
 import numpy as np
+from joblib import Parallel, effective_n_jobs
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["THREADED_ABOVE_BYTES", "callers_threads", "single_threaded", "threaded_product"]
+__all__ = ["THREADED_ABOVE_BYTES", "callers_thread_count", "callers_threads", "on_one_thread",
+           "run_independent", "single_threaded", "threaded_product"]
 
 #: Work on a matrix of at least this many bytes runs on the caller's threads.
 #: OpenBLAS itself starts to use a second thread for a skinny product at about
@@ -47,6 +50,33 @@ def single_threaded() -> Iterator[None]:
     try:
         with blas.limit(limits=1):
             yield
+    finally:
+        _caller.reset(token)
+
+
+def callers_thread_count() -> int:
+    """BLAS threads the caller had before :func:`single_threaded` (1 outside it).
+
+    The cores numpy would have used: the fit may spend them on independent
+    small solves instead (one BLAS thread each), which gains more than
+    threads inside a small product do.
+    """
+    caller = _caller.get()
+    return 1 if caller is None else max(1, caller[1])
+
+
+@contextmanager
+def on_one_thread() -> Iterator[None]:
+    """No work is lifted to the caller's threads inside (:func:`threaded_product`).
+
+    For solves that run side by side on a thread pool: each keeps to its one
+    BLAS thread, so none changes another's thread count (threadpoolctl's
+    limits are process-wide) and every product's bits are the same whatever
+    the pool's size.
+    """
+    token = _caller.set(None)
+    try:
+        yield
     finally:
         _caller.reset(token)
 
@@ -88,3 +118,36 @@ def threaded_product(matrix) -> Callable[[np.ndarray], np.ndarray]:
             return matrix @ X
 
     return product
+
+
+class _OnOneThread:
+    """``func`` run inside :func:`on_one_thread` (a class: joblib's processes pickle it)."""
+
+    def __init__(self, func: Callable):
+        self.func = func
+
+    def __call__(self, *args, **kwargs):
+        with on_one_thread():
+            return self.func(*args, **kwargs)
+
+
+def run_independent(jobs, n_jobs: int | None):
+    """Results of independent solves (joblib ``delayed`` calls), in order.
+
+    ``n_jobs`` given (or set by a joblib ``parallel_config``): joblib's own
+    semantics (processes), results as a generator. ``None``: a pool of as
+    many threads as the caller had BLAS threads (:func:`callers_thread_count`),
+    the cores numpy would have used anyway. Each solve keeps to one BLAS
+    thread in every case, so the results do not depend on how many run side
+    by side.
+    """
+    jobs = [(_OnOneThread(func), args, kwargs) for func, args, kwargs in jobs]
+    if n_jobs is None and effective_n_jobs(None) == 1:
+        workers = min(callers_thread_count(), len(jobs))
+        if workers > 1:
+            # Not joblib's threading backend: its result loop polls with sleeps
+            # of 10 ms, longer than many of these solves.
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(func, *args, **kwargs) for func, args, kwargs in jobs]
+                return iter([f.result() for f in futures])
+    return Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
