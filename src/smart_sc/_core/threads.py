@@ -147,7 +147,13 @@ def run_independent(jobs, n_jobs: int | None):
         if workers > 1:
             # Not joblib's threading backend: its result loop polls with sleeps
             # of 10 ms, longer than many of these solves.
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(func, *args, **kwargs) for func, args, kwargs in jobs]
-                return iter([f.result() for f in futures])
+            return _on_threads(jobs, workers)
     return Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+
+
+def _on_threads(jobs, workers: int):
+    # A generator, so that a progress bar over the results moves as they come.
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(func, *args, **kwargs) for func, args, kwargs in jobs]
+        for future in futures:
+            yield future.result()
