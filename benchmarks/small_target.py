@@ -42,6 +42,9 @@ CASES = {"2000x150": (2000, 150, 5.0), "2000x100": (2000, 100, 5.0),
          "4000x150": (4000, 150, 15.0)}
 #: Today's figures (issue 19, measured under load 6-8) for the before column.
 BEFORE = {"2000x150": 8.6, "2000x100": 12.5, "4000x150": 198.0}
+#: The last record on a quiet machine (results/small_target_quiet.md, load 1.1),
+#: before the cross-validation's candidates shared the cores.
+PREVIOUS = {"2000x150": 4.17, "2000x100": 6.96, "4000x150": 43.94}
 
 
 def prepare(n_genes: int):
@@ -83,17 +86,18 @@ def run_case(name: str, data_cache: dict, seed: int) -> dict:
     ridge = time.perf_counter() - start
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         m = SMARTRegressor(C0, random_state=0).fit(Xtr, Ytr)
-        secs = time.perf_counter() - start
+        secs, cpu = time.perf_counter() - start, time.process_time() - cpu
     resid = Y[test] - m.predict(X[test])
     err = float(np.mean(resid ** 2))
     # Relative to the held-out cells' own spread (1: no better than their mean).
     rel = float(np.sum(resid ** 2) / np.sum((Y[test] - Y[test].mean(axis=0)) ** 2))
     blend = m.blend_["weights"] if getattr(m, "blend_", None) else None
     return {"case": name, "genes": X.shape[1], "train": n_train, "test": test.size,
-            "seconds": secs, "ridgecv_seconds": ridge, "ratio": secs / ridge,
-            "target": target, "before": BEFORE.get(name), "load": load,
+            "seconds": secs, "cpu_seconds": cpu, "ridgecv_seconds": ridge, "ratio": secs / ridge,
+            "target": target, "before": BEFORE.get(name), "previous": PREVIOUS.get(name),
+            "load": load,
             "rank": int(m.rank_), "structural_rank": tuple(int(v) for v in m.structural_rank_),
             "lam": float(m.lam_), "alpha": float(m.alpha_),
             "blend": {k: round(float(v), 3) for k, v in (blend or {}).items()},
@@ -107,19 +111,22 @@ def to_markdown(rows: list[dict], version: dict) -> str:
         f"smart_sc {smart_sc.__version__}, code {describe(version)}; "
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}.",
         "Each SMART fit is timed right after a `RidgeCV` fit on the same matrices in the "
-        "same process; `load` is the 1-minute load average just before the pair.",
+        "same process; `load` is the 1-minute load average just before the pair. "
+        "`CPU s` is the fit's process CPU time (all threads): above the wall time where "
+        "the cross-validation ran on more than one core.",
         "",
-        "| case | genes | train / test cells | SMART s | RidgeCV s | ratio | target s | "
-        "before s (issue 19) | load | rank | structural ranks | lam | alpha | blend | "
-        "held-out MSE | held-out relative SSE |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| case | genes | train / test cells | SMART s | CPU s | RidgeCV s | ratio | target s | "
+        "before s (issue 19) | previous quiet s | load | rank | structural ranks | lam | "
+        "alpha | blend | held-out MSE | held-out relative SSE |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         blend = ", ".join(f"{k} {v:g}" for k, v in r["blend"].items()) or "off"
         lines.append(
             f"| {r['case']} | {r['genes']} | {r['train']} / {r['test']} | {r['seconds']:.2f} | "
-            f"{r['ridgecv_seconds']:.2f} | {r['ratio']:.1f} | {r['target']:g} | "
-            f"{r['before'] if r['before'] is not None else '-'} | {r['load']:.1f} | "
+            f"{r['cpu_seconds']:.2f} | {r['ridgecv_seconds']:.2f} | {r['ratio']:.1f} | "
+            f"{r['target']:g} | {r['before'] if r['before'] is not None else '-'} | "
+            f"{r['previous'] if r['previous'] is not None else '-'} | {r['load']:.1f} | "
             f"{r['rank']} | {r['structural_rank']} | {r['lam']:.3g} | {r['alpha']:.4g} | "
             f"{blend} | {r['held_out_mse']:.6f} | {r['held_out_relative']:.6f} |")
     return "\n".join(lines) + "\n"
