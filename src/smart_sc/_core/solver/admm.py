@@ -94,8 +94,9 @@ class LowRankGram:
         """
         if self.values is None:
             return None
-        if self._through is not None and self._through[0] is M:
-            return self._through[1]
+        cached = self._through  # read once: candidates on other threads may replace it
+        if cached is not None and cached[0] is M:
+            return cached[1]
         K = (self.G.T @ M) / self.values[:, None]
         outside = np.linalg.norm(M - self.G @ K)
         K = K if outside <= RANGE_TOL * max(np.linalg.norm(M), 1e-300) else None
