@@ -8,19 +8,21 @@ parallel, where the block lives), and the blocks' sums are added up, so
 memory holds a few blocks and a few ``p x p`` partial sums at a time, never
 the cells.
 
-The blocks are those of the in-memory pass: each fold's cells in order, cut
-every :func:`.stats.block_rows` cells, shifted by the in-memory shift (the
-column means of the same first rows), with the in-memory folds
-(:func:`.stats.kfold_labels`); and their sums are added in the in-memory
-order (a chain, not a tree). A dask fit therefore gets bit-for-bit the
-in-memory statistics and hence the in-memory fit, whatever the chunks, as
-long as BLAS runs with the same number of threads (OpenBLAS's products
-change in the last bits with it; workers of a cluster in other processes
-agree to round-off only). A
-tree of additions would differ in the last bits only, but the data-driven
-fit (ADMM stopped at a tolerance, cross-validated choices) can amplify those
-to about ``1e-4`` on the coefficients; the chain costs one addition of
-``p x p`` per block, done while other blocks are being summed.
+The blocks are those of the in-memory pass, shifted by the in-memory shift
+(the column means of the same first rows), with the in-memory folds
+(:func:`.stats.kfold_labels`), and their sums are added in the in-memory
+order (a chain, not a tree). Dense chunks: each fold's cells in order, cut
+every :func:`.stats.block_rows` cells. Scipy-sparse chunks
+(:func:`_dask_sparse_fold_sums`): every :func:`.sparse.sparse_block_rows`
+cells of the original order, split by fold in the block, read once for all
+folds; the caller adds the parts as they come, a few in flight. A dask fit
+therefore gets bit-for-bit the in-memory statistics of the same storage
+(dense or sparse) and hence the in-memory fit, whatever the chunks, as long
+as BLAS runs with the same number of threads (OpenBLAS's products change in
+the last bits with it; workers of a cluster in other processes agree to
+round-off only). A tree of additions would differ in the last bits only, but
+the data-driven fit (ADMM stopped at a tolerance, cross-validated choices)
+can amplify those to about ``1e-4`` on the coefficients.
 
 The pass also counts NaN and infinite entries of every block; a non-zero
 count is an error naming it, so a dask input is checked without a pass of

@@ -6,11 +6,11 @@ over the cells collects these per fold (:class:`RawSums`); training statistics
 of any fold are the total minus that fold, so cross-validation never touches the
 cells again and the solvers' cost does not depend on the number of cells.
 
-Cells are read in blocks of rows, densified one block at a time (bounded
-memory for sparse input), and shifted by approximately their column means
-before the products are formed (uncentred sums of large-mean columns lose digits
-when centred afterwards). Dense and sparse storage go through the same code, so
-the same values give bit-identical statistics and hence identical fits.
+Dense cells are read in blocks of rows and shifted by approximately their
+column means before the products are formed (uncentred sums of large-mean
+columns lose digits when centred afterwards). Sparse cells go through sparse
+products instead (:mod:`.sparse`), never densified; the two agree to
+round-off. :mod:`.passes` chooses between them.
 """
 
 from __future__ import annotations
@@ -385,8 +385,9 @@ def as_dense_targets(Y) -> np.ndarray:
     return np.ascontiguousarray(Y[:, None] if Y.ndim == 1 else Y)
 
 
-#: Cells densified at a time: bounded memory for sparse input, and one code
-#: path for every storage, so the same values give bit-identical statistics.
+#: Entries of a block of dense cells (bounded memory per block; the same
+#: blocks in memory and through dask give the same bits). Its first block also
+#: gives the shift of every storage.
 _BLOCK_ENTRIES = 4_000_000
 
 
