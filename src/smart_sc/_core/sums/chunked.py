@@ -158,7 +158,9 @@ def _dask_sparse_fold_sums(X, Y, folds: np.ndarray, n_folds: int, shift_x, shift
     X, Y = X.rechunk({0: rows}), Y.rechunk({0: rows})
     reads = list(zip(X.to_delayed().ravel(), Y.to_delayed().ravel(), strict=True))
     starts = range(0, n, rows)
-    task = dask.delayed(sparse_block_sums, pure=True)
+    # Not pure: hashing each block of cells into a key would cost a few ms per
+    # task, and every task is computed once anyway.
+    task = dask.delayed(sparse_block_sums, pure=False)
     acc, bad, width = FoldAccumulator(p, q, n_folds), np.zeros(4), _tasks_in_flight()
     logger.info("statistics of a dask array of sparse chunks: %d cells, %d genes, %d responses, "
                 "%d fold(s) in blocks of %d cells, %d task(s) at a time", n, p, q, n_folds, rows,
