@@ -154,3 +154,22 @@ def test_nan_in_a_sparse_chunk_is_named_and_counted(small_blocks):
     with pytest.raises(ValueError, match=r"y contains 1 NaN"):
         passes.fold_sums(_lazy(_data()[0], 40), Y, stats.kfold_labels(300, 5, 0), 5,
                          center=False)
+
+
+def test_folds_keep_no_gram_matrix_of_their_training_cells():
+    # Memory: a fold holds its rotated problem and held-out sums; of its training
+    # statistics only the means, which is all a held-out error reads.
+    from smart_sc._core.geometry.basis import SourceBasis
+    from smart_sc._core.selection.tuning import make_folds
+
+    rng = np.random.default_rng(2)
+    X, Y = rng.normal(size=(200, 30)), rng.normal(size=(200, 4))
+    labels = stats.kfold_labels(200, 5, 0)
+    sums = passes.fold_sums(X, Y, labels, 5, center=True)
+    basis = SourceBasis.from_coef(rng.normal(size=(30, 4)), 30, 4)
+    folds = make_folds(sums, basis, center=True, ridge_alphas=(0.1, 1.0))
+    for k, fold in enumerate(folds):
+        assert isinstance(fold.train_stats, stats.TrainingMeans)
+        assert not hasattr(fold.train_stats, "xx")
+        np.testing.assert_allclose(fold.train_stats.x_mean, X[labels != k].mean(axis=0))
+        np.testing.assert_allclose(fold.train_stats.y_mean, Y[labels != k].mean(axis=0))

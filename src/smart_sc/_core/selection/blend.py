@@ -23,7 +23,7 @@ from itertools import product
 
 import numpy as np
 
-from ..sums.stats import RawSums, SufficientStats, shifted_intercept
+from ..sums.stats import RawSums, SufficientStats, TrainingMeans, shifted_intercept
 
 __all__ = ["BlendResult", "choose_blend", "residual_gram", "residual_gram_per_target",
            "simplex_grid"]
@@ -32,7 +32,7 @@ __all__ = ["BlendResult", "choose_blend", "residual_gram", "residual_gram_per_ta
 BLEND_STEP = 0.1
 
 
-def residual_gram(held_out: RawSums, train: SufficientStats,
+def residual_gram(held_out: RawSums, train: SufficientStats | TrainingMeans,
                   coefs: Sequence[np.ndarray]) -> np.ndarray:
     """Inner products ``<R_i, R_j>_F`` of held-out residuals of several coefficient matrices.
 
@@ -42,7 +42,7 @@ def residual_gram(held_out: RawSums, train: SufficientStats,
     return residual_gram_per_target(held_out, train, coefs).sum(axis=2)
 
 
-def residual_gram_per_target(held_out: RawSums, train: SufficientStats,
+def residual_gram_per_target(held_out: RawSums, train: SufficientStats | TrainingMeans,
                              coefs: Sequence[np.ndarray],
                              sxx_coefs: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """:func:`residual_gram` per response: ``G[i, j, t] = <R_i[:, t], R_j[:, t]>``.

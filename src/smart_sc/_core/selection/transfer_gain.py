@@ -19,12 +19,12 @@ ranks); a placebo source (``smart_sc.baselines.placebo_coef``) run through
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..solver.admm import RotatedProblem, RotatedStart, SourceBasis
+from ..solver.admm import SourceBasis
 from .blend import choose_blend, residual_gram_per_target
 from .tuning import FoldData, cv_error, fit_fold
 
@@ -71,12 +71,6 @@ class TransferGain:
 def _ratio(a, b):
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(np.asarray(b) > 0, np.asarray(a) / np.where(b > 0, b, 1.0), np.nan)[()]
-
-
-def _without_source(fold: FoldData, basis: SourceBasis) -> FoldData:
-    """The same fold in the identity basis: its statistics and ridge start, no source."""
-    base = RotatedProblem.from_stats(fold.train_stats, basis, basis.p, basis.V0.shape[0])
-    return replace(fold, base=base, start=RotatedStart.from_coef(fold.init_coef, basis))
 
 
 @dataclass(frozen=True)
@@ -157,14 +151,15 @@ def transfer_gain(
     fits), else they are chosen here among ``ranks`` and ``alphas``.
     """
     p, q = C0.shape
-    identity = SourceBasis.from_coef(None, p, q)
-    plain = [_without_source(f, identity) for f in folds]
     alpha, pull = shrinkage
     with_source = _fold_fits(folds, basis, rank=rank, pair=pair, alpha=alpha, pull=pull,
                              lambdas=lambdas, how=how)
-    r0, a0 = no_source_choice or _choose_no_source(plain, identity, list(ranks), list(alphas),
+    # Without the source: structural ranks (p, q) switch the penalty off, and the
+    # problem no longer sees the source's bases (U0 and V0 only rotate it), so
+    # the folds' own rotated statistics serve; no second Gram matrix per fold.
+    r0, a0 = no_source_choice or _choose_no_source(folds, basis, list(ranks), list(alphas),
                                                    alpha, how)
-    without = _fold_fits(plain, identity, rank=r0, pair=(p, q), alpha=a0, pull=0.0,
+    without = _fold_fits(folds, basis, rank=r0, pair=(p, q), alpha=a0, pull=0.0,
                          lambdas=[0.0], how=how)
     gram = sum(_fold_gram(f, s, w, C0) for f, s, w in zip(folds, with_source, without,
                                                            strict=True))

@@ -32,7 +32,7 @@ from ..solver.admm import (
     source_pull_terms,
 )
 from ..sums.spectrum import cells_are_cheaper, with_cell_spectrum
-from ..sums.stats import RawSums, held_out_sse
+from ..sums.stats import RawSums, TrainingMeans, held_out_sse
 from .ridge import ridge_gcv
 
 __all__ = [
@@ -198,7 +198,7 @@ class FoldData:
     init_coef: np.ndarray  # ridge initial estimate on the training cells
     start: RotatedStart  # its SVD in source coordinates
     held_out: RawSums
-    train_stats: object  # SufficientStats of the training cells
+    train_stats: TrainingMeans  # the training cells' means (all a held-out error reads)
     n_train: int
 
 
@@ -285,11 +285,13 @@ def make_folds(fold_sums: Sequence[RawSums], basis: SourceBasis, *, center: bool
     folds = []
     for k, (held, train_raw) in enumerate(zip(fold_sums, train_sums, strict=True)):
         train = train_raw.to_stats(center)
+        train_raw = None  # p x p: freed before this fold's eigendecomposition
         if use_cells:
             train = with_cell_spectrum(train, cells, np.flatnonzero(labels != k))
-        base = RotatedProblem.from_stats(train, basis, 0, 0)
         init = ridge_gcv(train, ridge_alphas).coef
+        base = RotatedProblem.from_stats(train, basis, 0, 0)
         folds.append(FoldData(base=base, init_coef=init,
                               start=RotatedStart.from_coef(init, basis),
-                              held_out=held, train_stats=train, n_train=train.n))
+                              held_out=held, train_stats=TrainingMeans.of(train),
+                              n_train=train.n))
     return folds

@@ -232,7 +232,12 @@ def rotated_gram(stats: SufficientStats, basis: SourceBasis):
     if 2 * evals.size < stats.n_features:
         return LowRankGram(basis.to_source(evecs * np.sqrt(evals)), evals)
     A = basis.to_source(basis.to_source(stats.xx).T)  # U0^T (S_xx U0), S_xx symmetric
-    return 0.5 * (A + A.T)
+    # 0.5 (A + A^T), the same bits with one p x p temporary fewer (a fold's memory peak).
+    sym = A.T.copy()
+    sym += A
+    del A
+    sym *= 0.5
+    return sym
 
 
 @dataclass(frozen=True)
