@@ -173,3 +173,15 @@ def test_folds_keep_no_gram_matrix_of_their_training_cells():
         assert not hasattr(fold.train_stats, "xx")
         np.testing.assert_allclose(fold.train_stats.x_mean, X[labels != k].mean(axis=0))
         np.testing.assert_allclose(fold.train_stats.y_mean, Y[labels != k].mean(axis=0))
+
+
+def test_freed_memory_is_returned_only_after_big_matrices(monkeypatch):
+    from smart_sc._core import memory
+
+    calls = []
+    monkeypatch.setattr(memory, "_malloc_trim", lambda: (lambda pad: calls.append(pad)))
+    memory.return_freed_memory(memory.TRIM_ABOVE_BYTES - 1)
+    assert calls == []
+    memory.return_freed_memory(8 * 2000 ** 2)
+    memory.return_freed_memory()
+    assert calls == [0, 0]

@@ -254,17 +254,18 @@ def fit_smart(X, Y: np.ndarray, C0: np.ndarray | None, settings: SmartSettings) 
             train_sums = _training_sums(raw, sums_per_fold)
         else:
             raw = compute_sums(X, Y) if center else compute_sums(X, Y, np.zeros(p), np.zeros(q))
-    stats = raw.to_stats(center)
 
     # The solver multiplies small matrices thousands of times and runs on one
     # BLAS thread, except for work on big matrices (:mod:`.threads`). The
     # one-pass statistics above keep the caller's threads.
     with single_threaded():
-        if cells_are_cheaper(X):
-            stats = with_cell_spectrum(stats, X)
         folds = (make_folds(sums_per_fold, basis, center=center, ridge_alphas=s.ridge_alphas,
                             cells=X, labels=labels, tot=raw, train_sums=train_sums)
                  if sums_per_fold is not None else None)
+        # After the folds, and the raw total let go: one p x p fewer at their memory peak.
+        stats, raw = raw.to_stats(center), None
+        if cells_are_cheaper(X):
+            stats = with_cell_spectrum(stats, X)
         ridge = ridge_gcv(stats, s.ridge_alphas)
         extra = (_repeated_folds(X, Y, basis, s) if folds is not None and s.blend
                  and n < BLEND_REPEATS_BELOW else [])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..memory import return_freed_memory
 from ..solver.admm import (
     AdmmResult,
     AdmmState,
@@ -286,6 +287,7 @@ def make_folds(fold_sums: Sequence[RawSums], basis: SourceBasis, *, center: bool
     for k, (held, train_raw) in enumerate(zip(fold_sums, train_sums, strict=True)):
         train = train_raw.to_stats(center)
         train_raw = None  # p x p: freed before this fold's eigendecomposition
+        return_freed_memory(8 * held.sx.size ** 2)  # what a p x p matrix takes
         if use_cells:
             train = with_cell_spectrum(train, cells, np.flatnonzero(labels != k))
         init = ridge_gcv(train, ridge_alphas).coef

@@ -39,6 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..arrays import as_row_chunked, count_nonfinite, nonfinite_message
+from ..memory import return_freed_memory
 from .sparse import FoldAccumulator, first_rows_shift, fold_part, folds_in, sparse_block_rows
 from .stats import RawSums, as_dense_targets, block_rows, default_shift, memory_sums
 
@@ -194,29 +195,9 @@ def _dask_sparse_fold_sums(X, Y, folds: np.ndarray, n_folds: int, shift_x, shift
     cells.clear()
     _raise_if_non_finite(bad)
     out = acc.sums(shift_x, shift_y)
-    _return_freed_memory()
+    # The parts were allocated in dask's threads' malloc arenas and freed here.
+    return_freed_memory()
     return out
-
-
-def _return_freed_memory() -> None:
-    """Hand the memory freed by the pass back to the system (glibc only; else nothing).
-
-    The blocks' parts were allocated by dask's worker threads, in their own
-    malloc arenas, and freed by this one after adding them: glibc keeps such
-    pages for those threads, where the fit that follows (in this thread)
-    cannot reuse them, and at 2,000 genes they are 0.15 GB of the process's
-    peak. dask.distributed trims its workers' memory the same way.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        trim = ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
-        return
-    if trim is not None:
-        trim(0)
 
 
 def _raise_if_non_finite(bad: np.ndarray) -> None:
