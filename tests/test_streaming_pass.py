@@ -128,18 +128,22 @@ def test_the_folds_take_one_pass_over_the_chunks(small_blocks):
     assert set(counting.reads) == set(range(5)) and max(counting.reads.values()) <= 2
 
 
-def test_fixed_tuning_fit_with_its_transfer_gain_reads_the_cells_once(small_blocks):
+def test_fixed_tuning_fit_with_its_transfer_gain_reads_the_cells_twice(small_blocks):
     X, Y = _data(n=400, p=25, q=6)
     C0 = np.random.default_rng(3).normal(size=(6, 25))
     params = dict(rank=2, structural_rank=4, lam=0.1, alpha=1.0, blend=False, random_state=0)
     counting = CountingChunks(X, 40)
     lazy = SMARTRegressor(C0, **params).fit(counting.array, Y)
     assert lazy.transfer_gain_ is not None
-    # Every chunk once, plus the first rows for the shift.
-    assert sum(counting.reads.values()) == 10 + 1
+    # Every chunk twice (the fit's own sums; the gain's folds, all in one pass),
+    # plus the first rows for each pass's shift: the fit's statistics do not
+    # depend on the gain's folds.
+    assert sum(counting.reads.values()) == 2 * (10 + 1)
     eager = SMARTRegressor(C0, **params).fit(X, Y)
     np.testing.assert_array_equal(lazy.coef_, eager.coef_)
     assert lazy.transfer_gain_["gain"] == eager.transfer_gain_["gain"]
+    without = SMARTRegressor(C0, **{**params, "transfer_gain": False}).fit(X, Y)
+    np.testing.assert_array_equal(without.coef_, eager.coef_)
 
 
 def test_nan_in_a_sparse_chunk_is_named_and_counted(small_blocks):
