@@ -102,8 +102,12 @@ def _block(i: int, rows: int, p: int, C: np.ndarray, b: np.ndarray, density: flo
 
 
 def generate(path: Path, n: int, p: int, q: int, *, density: float, rows: int,
-             seed: int) -> dict:
-    """Write the atlas to the zarr store ``path``, ``rows`` cells at a time."""
+             seed: int, block=None) -> dict:
+    """Write the atlas to the zarr store ``path``, ``rows`` cells at a time.
+
+    ``block(i, rows, p, C, b, density, seed)`` makes block ``i`` (CSR cells and
+    their responses); ``None`` takes this script's.
+    """
     import anndata as ad
     import zarr
 
@@ -112,7 +116,7 @@ def generate(path: Path, n: int, p: int, q: int, *, density: float, rows: int,
     group = zarr.open_group(str(path), mode="w")
     Yz = group.create_array("Y", shape=(n, q), chunks=(rows, q), dtype="float32")
     for i, start in enumerate(range(0, n, rows)):
-        Xb, Yb = _block(i, min(rows, n - start), p, C, b, density, seed)
+        Xb, Yb = (block or _block)(i, min(rows, n - start), p, C, b, density, seed)
         if i == 0:
             ad.io.write_elem(group, "X", Xb)
         else:

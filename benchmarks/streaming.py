@@ -46,7 +46,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -55,7 +54,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scale import FIXED  # the fixed tuning of the issue (transfer gain's folds seeded)
+
+# The fixed tuning of the issue (transfer gain's folds seeded), and the same
+# coefficients and measuring helpers as the out-of-core benchmark.
+from scale import FIXED, _load, _peak_gb, generate
+from scale import _open as scale_open
 
 HERE = Path(__file__).resolve().parent
 FULL = dict(n=400_000, p=2_000, q=50, rows=20_000)
@@ -67,37 +70,18 @@ TARGET_GB = 1.0
 TARGET_RATIO = 3.0
 
 
-def _peak_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # KiB on Linux
-
-
-def _load() -> float:
-    return os.getloadavg()[0]
-
-
 # --------------------------------------------------------------------------- data
 
 
-def _true_coefs(p: int, q: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Source ``C0`` (rank 10), target ``C`` (rank 5 in C0's subspaces) and intercept."""
-    rng = np.random.default_rng([seed, 10**6])
-    U, _ = np.linalg.qr(rng.normal(size=(p, 10)))
-    V, _ = np.linalg.qr(rng.normal(size=(q, 10)))
-    C0 = U @ np.diag(np.linspace(10, 1, 10)) @ V.T
-    R, _ = np.linalg.qr(rng.normal(size=(10, 5)))
-    S, _ = np.linalg.qr(rng.normal(size=(10, 5)))
-    C = (U @ R) @ np.diag(np.linspace(8, 4, 5)) @ (V @ S).T
-    return C0, C, rng.normal(size=q)
-
-
-def _block(i: int, rows: int, p: int, C: np.ndarray, b: np.ndarray, seed: int):
+def _block(i: int, rows: int, p: int, C: np.ndarray, b: np.ndarray, density: float,
+           seed: int):
     """Block ``i``: CSR cells (drawn as positions, never dense) and their responses."""
     import scipy.sparse as sp
 
     rng = np.random.default_rng([seed, i])
-    # Positions drawn with replacement, repeats dropped: about DENSITY of the
+    # Positions drawn with replacement, repeats dropped: about ``density`` of the
     # entries (the draw count makes up for the repeats on average).
-    draws = int(-np.log1p(-DENSITY) * rows * p)
+    draws = int(-np.log1p(-density) * rows * p)
     pos = np.unique(rng.integers(0, rows * p, size=draws))
     r, c = np.divmod(pos, p)
     indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=rows))])
@@ -107,39 +91,9 @@ def _block(i: int, rows: int, p: int, C: np.ndarray, b: np.ndarray, seed: int):
     return X, Y
 
 
-def generate(path: Path, n: int, p: int, q: int, rows: int, seed: int) -> dict:
-    """Write the atlas to the zarr store ``path``, ``rows`` cells at a time."""
-    import anndata as ad
-    import zarr
-
-    t0 = time.perf_counter()
-    C0, C, b = _true_coefs(p, q, seed)
-    group = zarr.open_group(str(path), mode="w")
-    Yz = group.create_array("Y", shape=(n, q), chunks=(rows, q), dtype="float32")
-    for i, start in enumerate(range(0, n, rows)):
-        Xb, Yb = _block(i, min(rows, n - start), p, C, b, seed)
-        if i == 0:
-            ad.io.write_elem(group, "X", Xb)
-        else:
-            ad.io.sparse_dataset(group["X"]).append(Xb)
-        Yz[start:start + Yb.shape[0]] = Yb
-    group.create_array("C0", data=C0)
-    nnz = int(ad.io.sparse_dataset(group["X"]).group["indptr"][-1])
-    return {"seconds": time.perf_counter() - t0, "nnz": nnz, "density": nnz / (n * p)}
-
-
 def _open(path: Path, rows: int, lazy: bool = True):
-    import anndata as ad
-    import zarr
-
-    group = zarr.open_group(str(path), mode="r")
-    C0 = np.asarray(group["C0"][:]).T  # scikit-learn orientation (q, p)
-    if not lazy:
-        return ad.io.read_elem(group["X"]), np.asarray(group["Y"][:]), C0
-    import dask.array as da
-
-    X = ad.experimental.read_elem_lazy(group["X"], chunks=(rows, C0.shape[1]))
-    return X, da.from_zarr(group["Y"]), C0
+    """``X`` (dask CSR chunks of ``rows`` cells, or in memory), ``Y`` and ``C0`` of the store."""
+    return scale_open(path, rows, lazy)[:3]
 
 
 # --------------------------------------------------------------------------- measurements
@@ -210,7 +164,8 @@ def job_fit(path: Path, rows: int, coef_out: Path, then_pass: bool, lazy: bool =
 def _worker(spec: dict) -> dict:
     path = Path(spec["path"])
     if spec["job"] == "generate":
-        return generate(path, spec["n"], spec["p"], spec["q"], spec["rows"], spec["seed"])
+        return generate(path, spec["n"], spec["p"], spec["q"], density=DENSITY,
+                        rows=spec["rows"], seed=spec["seed"], block=_block)
     if spec["job"] == "pass":
         return job_pass(path, spec["rows"])
     return job_fit(path, spec["rows"], Path(spec["coef"]), spec["then_pass"], spec["lazy"])
