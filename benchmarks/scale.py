@@ -199,11 +199,11 @@ def _worker(args) -> None:
     sys.stdout.write("RESULT " + json.dumps(res) + "\n")
 
 
-def _run(spec: dict) -> dict:
-    """Run one job in a fresh interpreter; its own peak memory comes back with it."""
+def _run(spec: dict, script: str = __file__) -> dict:
+    """Run one job of ``script`` in a fresh interpreter; its own peak memory comes back with it."""
     load_before = _load()
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)],
+    proc = subprocess.run([sys.executable, script, "--worker", json.dumps(spec)],
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{spec['job']} failed:\n{proc.stderr[-4000:]}")

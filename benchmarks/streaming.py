@@ -47,7 +47,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -57,8 +56,9 @@ import numpy as np
 
 # The fixed tuning of the issue (transfer gain's folds seeded), and the same
 # coefficients and measuring helpers as the out-of-core benchmark.
-from scale import FIXED, _load, _peak_gb, generate
+from scale import FIXED, _peak_gb, generate
 from scale import _open as scale_open
+from scale import _run as scale_run
 
 HERE = Path(__file__).resolve().parent
 FULL = dict(n=400_000, p=2_000, q=50, rows=20_000)
@@ -172,16 +172,8 @@ def _worker(spec: dict) -> dict:
 
 
 def _run(spec: dict) -> dict:
-    """Run one job in a fresh interpreter; its own peak memory comes back with it."""
-    load_before = _load()
-    proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)],
-                          capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{spec['job']} failed:\n{proc.stderr[-4000:]}")
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    res = json.loads(line[len("RESULT "):])
-    res.update(load_before=load_before, load_after=_load())
-    return res
+    """Run one job of this script in a fresh interpreter (see ``scale._run``)."""
+    return scale_run(spec, __file__)
 
 
 def _machine() -> dict:
