@@ -19,6 +19,7 @@ __all__ = [
     "as_row_chunked",
     "check_finite",
     "count_nonfinite",
+    "dense_copy",
     "is_dask_array",
     "linear_predict",
     "nonfinite_message",
@@ -197,6 +198,20 @@ def predict_blocks(X, coef_pq: np.ndarray, intercept, *, ravel: bool = False):
                             meta=np.empty((0,)))
     return X.map_blocks(_predict_block, coef_pq, intercept, False, chunks=(X.chunks[0], (q,)),
                         dtype=np.float64, meta=np.empty((0, 0)))
+
+
+def dense_copy(x) -> np.ndarray:
+    """A new C-ordered float64 array of ``x`` (dense or scipy-sparse), to work on in place.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> dense_copy(sp.eye(2, format="csr")).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    if sp.issparse(x):
+        return np.asarray(x.toarray(order="C"), dtype=np.float64)
+    return np.array(x, dtype=np.float64, order="C")
 
 
 def _dense_block(block) -> np.ndarray:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ..arrays import dense_copy
 from .stats import SufficientStats
 
 __all__ = ["cells_are_cheaper", "few_cells", "with_cell_spectrum"]
@@ -42,8 +43,7 @@ def with_cell_spectrum(stats: SufficientStats, X, rows: np.ndarray | None = None
     The cells are centred on their own means when the statistics are
     (an intercept is fitted), exactly as the statistics were.
     """
-    block = X if rows is None else X[rows]
-    block = block.toarray() if sp.issparse(block) else np.array(block, dtype=np.float64)
+    block = dense_copy(X if rows is None else X[rows])
     if block.shape[0] != stats.n:
         raise ValueError(f"{block.shape[0]} cells for statistics of {stats.n}")
     if stats.centered:

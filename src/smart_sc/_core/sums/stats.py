@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import KFold
 
+from ..arrays import dense_copy
 from ..threads import callers_threads
 
 __all__ = [
@@ -353,16 +354,11 @@ def cell_fold_sums(X, Y, folds: np.ndarray, n_folds: int, *, center: bool
     bits) except for ``sxx``, which is never formed unless read.
     """
     Yd = as_dense_targets(Y)
-    if center:
-        shift_x, shift_y = default_shift(X, Yd)
-    else:
-        shift_x, shift_y = np.zeros(X.shape[1]), np.zeros(Yd.shape[1])
+    shift_x, shift_y = _fold_shift(X, Yd, center)
     held = []
     for k in range(n_folds):
         idx = np.flatnonzero(folds == k)
-        block = X[idx]
-        cells = (block.toarray(order="C") if sp.issparse(block)
-                 else np.array(block, dtype=np.float64, order="C"))
+        cells = dense_copy(X[idx])
         cells -= shift_x
         held.append(DeferredSums.from_cells(cells, Yd[idx] - shift_y, shift_x, shift_y))
     summed = total(held)
@@ -445,6 +441,14 @@ def _cross_products(X, Y: np.ndarray, shift_x: np.ndarray):
     return sx, sy, sxx, sxy, syy
 
 
+def _fold_shift(X, Yd: np.ndarray, center: bool) -> tuple[np.ndarray, np.ndarray]:
+    # Without centring the sums are not shifted: the uncentred model has no
+    # intercept, so shifting would change it.
+    if center:
+        return default_shift(X, Yd)
+    return np.zeros(X.shape[1]), np.zeros(Yd.shape[1])
+
+
 def default_shift(X, Y) -> tuple[np.ndarray, np.ndarray]:
     """Column means of the first block of cells: a shift that keeps digits.
 
@@ -493,10 +497,7 @@ def memory_fold_sums(X, Y, folds: np.ndarray, n_folds: int, *, center: bool
     intercept, so shifting would change it).
     """
     Yd = as_dense_targets(Y)
-    if center:
-        shift_x, shift_y = default_shift(X, Yd)
-    else:
-        shift_x, shift_y = np.zeros(X.shape[1]), np.zeros(Yd.shape[1])
+    shift_x, shift_y = _fold_shift(X, Yd, center)
     out = []
     for k in range(n_folds):
         idx = np.flatnonzero(folds == k)
@@ -515,9 +516,9 @@ def keep_few_cells(sums: list[RawSums], X, folds: np.ndarray) -> list[RawSums]:
     for k, s in enumerate(sums):
         idx = np.flatnonzero(folds == k)
         if 2 * idx.size < X.shape[1]:
-            block = X[idx]
-            block = block.toarray() if sp.issparse(block) else np.array(block, dtype=np.float64)
-            s = replace(s, cells=block - s.shift_x)
+            cells = dense_copy(X[idx])
+            cells -= s.shift_x
+            s = replace(s, cells=cells)
         out.append(s)
     return out
 
