@@ -183,7 +183,10 @@ class SMARTRegressor(StatsLinearRegressor):
         Cross-validated mean squared errors of the (rank, structural ranks)
         candidates (rows) at every alpha (columns), with ``ranks``,
         ``structural_ranks`` and ``alphas`` (empty when nothing was
-        cross-validated).
+        cross-validated). A penalised candidate whose first folds already
+        exceed the best penalty-off candidate's error cannot be chosen and is
+        not fitted on the remaining folds: its row is ``inf`` and
+        ``stopped_early`` marks it.
     blend_ : dict or None
         ``components``, ``weights``, each component's cross-validated MSE
         (``cv_mse``) and the blend's (``blend_cv_mse``); ``None`` with

@@ -30,7 +30,7 @@ from .randomness import check_random_state
 from .selection.blend import BlendResult, choose_blend, residual_gram
 from .selection.rank import RankSelection, is_design_ill_posed, select_rank_rsc
 from .selection.ridge import DEFAULT_RIDGE_ALPHAS, RidgePath, ridge_gcv
-from .selection.transfer_gain import TransferGain, transfer_gain
+from .selection.transfer_gain import TransferGain, scored_no_source, transfer_gain
 from .selection.tuning import (
     CV_LAMBDAS,
     DEFAULT_LAMBDAS,
@@ -486,19 +486,33 @@ def _structural_pairs(pb: _Problem, rank: int) -> list[tuple[int, int]]:
 
 def _cv_candidates(pb: _Problem, candidates, grid: list[Shrinkage],
                    pilot: Shrinkage) -> np.ndarray:
-    """Validation MSE of every (rank, pair) candidate (rows) at every shrinkage (columns)."""
+    """Validation MSE of every (rank, pair) candidate (rows) at every shrinkage (columns).
+
+    The penalty-off candidates (pair ``(p, q)``: no source basis enters, the
+    cheap ones) are scored first; a penalised candidate is then given up once
+    its folds so far exceed the best of them (:func:`cv_error`'s
+    ``stop_above``; its row is ``inf``). The choice is the same as with every
+    candidate scored in full, and, the bound being fixed before the others
+    start, so is every row, however the candidates are run side by side.
+    """
     s = pb.settings
-    jobs = (
-        delayed(cv_error)(
-            pb.folds, pb.basis, rank=rank, pair=pair, alpha=pilot[0], pull=pilot[1],
-            shrinkages=grid, lambdas=pb.lambdas_for(pair, in_cv=True),
+    bar = tqdm(total=len(candidates), desc="SMART cross-validation", disable=not s.verbose,
+               leave=False)
+    mse = np.empty((len(candidates), len(grid)))
+    free = np.array([pair == (pb.p, pb.q) for _, pair in candidates])
+    bound = np.inf
+    for part in (np.flatnonzero(free), np.flatnonzero(~free)):
+        jobs = [delayed(cv_error)(
+            pb.folds, pb.basis, rank=candidates[i][0], pair=candidates[i][1], alpha=pilot[0],
+            pull=pilot[1], shrinkages=grid, lambdas=pb.lambdas_for(candidates[i][1], in_cv=True),
             tol=s.cv_tol, max_iter=s.cv_max_iter, inner_max_iter=CV_INNER_MAX_ITER,
-        )
-        for rank, pair in candidates
-    )
-    out = run_independent(jobs, s.n_jobs)
-    return np.vstack(list(tqdm(out, total=len(candidates), desc="SMART cross-validation",
-                               disable=not s.verbose, leave=False)))
+            stop_above=bound) for i in part]
+        for i, row in zip(part, run_independent(jobs, s.n_jobs), strict=True):
+            mse[i] = row
+            bar.update()
+        bound = float(mse[part].min(initial=np.inf))
+    bar.close()
+    return mse
 
 
 def _confirm_shrinkage(pb: _Problem, rank, pair, grid: list[Shrinkage], mse_row,
@@ -564,7 +578,7 @@ def _cross_validate(pb: _Problem, ranks, grid: list[Shrinkage], ill_posed: bool)
                "structural_ranks": [c[1] for c in candidates],
                "alphas": np.array([a for a, _ in grid]),
                "source_pulls": np.array([g for _, g in grid]),
-               "mse": mse, "pilot_alpha": pilot[0]}
+               "mse": mse, "stopped_early": np.isinf(mse).all(axis=1), "pilot_alpha": pilot[0]}
     if pilot_cv is not None:
         results["pilot_alpha_cv"] = pilot_cv
     if shrinkage != pilot:
@@ -623,24 +637,6 @@ def _blend(pb: _Problem, rank: int, pair, shrinkage: Shrinkage) -> BlendResult:
     return result
 
 
-def _scored_no_source(pb: _Problem, cv_results: dict) -> tuple[int, float] | None:
-    """The best penalty-off candidate of the cross-validation, ``(rank, alpha)``, if it had one.
-
-    With structural ranks ``(p, q)`` the problem does not depend on the source's
-    bases, so those candidates are no-source fits on the same folds, already scored.
-    """
-    if not cv_results:
-        return None
-    rows = [i for i, pr in enumerate(cv_results["structural_ranks"])
-            if tuple(pr) == (pb.p, pb.q)]
-    cols = np.flatnonzero(np.asarray(cv_results["source_pulls"]) == 0.0)
-    if not rows or not cols.size:
-        return None
-    mse = np.asarray(cv_results["mse"])[np.ix_(rows, cols)]
-    i, j = np.unravel_index(int(np.argmin(mse)), mse.shape)
-    return int(cv_results["ranks"][rows[i]]), float(cv_results["alphas"][cols[j]])
-
-
 def _transfer_gain(pb: _Problem, ranks, rank: int, pair, shrinkage: Shrinkage, cv_results):
     """The fit with the source against its no-source counterpart, on the same folds."""
     s = pb.settings
@@ -650,7 +646,7 @@ def _transfer_gain(pb: _Problem, ranks, rank: int, pair, shrinkage: Shrinkage, c
     gain = transfer_gain(pb.folds, pb.basis, pb.C0, rank=rank, pair=pair, shrinkage=shrinkage,
                          lambdas=pb.lambdas_for(pair, in_cv=True), ranks=ranks,
                          alphas=_alpha_grid(pb), blend=s.blend, how=how,
-                         no_source_choice=_scored_no_source(pb, cv_results))
+                         no_source_choice=scored_no_source(cv_results, pb.p, pb.q))
     logger.info("transfer gain %+.1f%% (cross-validated MSE %.4g with the source, %.4g "
                 "without)", 100 * gain.gain, gain.mse_source, gain.mse_no_source)
     return gain

@@ -91,6 +91,7 @@ def tuning_record(estimator) -> dict:
             "structural_ranks": [list(pair) for pair in cv["structural_ranks"]],
             "alphas": cv["alphas"],
             "mse": cv["mse"],
+            "stopped_early": cv["stopped_early"],
             "pilot_alpha": cv["pilot_alpha"],
         }
     return jsonable(out)

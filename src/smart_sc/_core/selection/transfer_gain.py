@@ -31,7 +31,7 @@ from .tuning import FoldData, cv_error, fit_fold
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["TransferGain", "transfer_gain"]
+__all__ = ["TransferGain", "scored_no_source", "transfer_gain"]
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,24 @@ def _fold_gram(fold: FoldData, smart: _LowRank, plain: _LowRank, C0: np.ndarray)
 def _per_target_sse(gram: np.ndarray, parts: list[int], weights: np.ndarray) -> np.ndarray:
     G = gram[np.ix_(parts, parts)]
     return np.einsum("i,ijt,j->t", weights, G, weights)
+
+
+def scored_no_source(cv_results: dict, p: int, q: int) -> tuple[int, float] | None:
+    """The best penalty-off candidate of a cross-validation, ``(rank, alpha)``, if it had one.
+
+    With structural ranks ``(p, q)`` the problem does not depend on the source's
+    bases, so those candidates are no-source fits on the same folds, already
+    scored (and in full: the cross-validation never gives them up early).
+    """
+    if not cv_results:
+        return None
+    rows = [i for i, pr in enumerate(cv_results["structural_ranks"]) if tuple(pr) == (p, q)]
+    cols = np.flatnonzero(np.asarray(cv_results["source_pulls"]) == 0.0)
+    if not rows or not cols.size:
+        return None
+    mse = np.asarray(cv_results["mse"])[np.ix_(rows, cols)]
+    i, j = np.unravel_index(int(np.argmin(mse)), mse.shape)
+    return int(cv_results["ranks"][rows[i]]), float(cv_results["alphas"][cols[j]])
 
 
 def transfer_gain(

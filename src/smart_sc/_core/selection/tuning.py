@@ -241,6 +241,7 @@ def cv_error(
     max_iter: int,
     inner_max_iter: int,
     pull: float = 0.0,
+    stop_above: float = np.inf,
 ) -> np.ndarray:
     """Mean squared validation error ``sum_k ||Y_k - X_k C_k||^2 / (n q)`` of a candidate.
 
@@ -249,10 +250,18 @@ def cv_error(
     fit is re-solved in its D-step only (singular vectors held), which prices
     the shrinkage at no extra cost, so structural ranks and the shrinkage are
     chosen jointly from one pass of fits.
+
+    With ``stop_above``, the candidate is given up as soon as the folds fitted
+    so far exceed it at every shrinkage: the folds' errors are non-negative
+    and only add up, so its error would too, and a search for the smallest
+    error cannot choose it. Its errors are then ``inf``.
     """
     sse = np.zeros(len(shrinkages))
     count = 0
+    total = sum(fold.held_out.n for fold in folds) * basis.V0.shape[0]
     for fold in folds:
+        if sse.min(initial=np.inf) / total > stop_above:
+            return np.full(len(shrinkages), np.inf)
         pb, best = fit_fold(fold, basis, rank=rank, pair=pair, alpha=alpha, lambdas=lambdas,
                             tol=tol, max_iter=max_iter, inner_max_iter=inner_max_iter,
                             pull=pull)

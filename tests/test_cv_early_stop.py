@@ -1,0 +1,82 @@
+"""Cross-validation gives up a candidate only once it cannot be chosen.
+
+A penalised candidate is stopped when its folds so far already exceed the
+best penalty-off candidate's error at every shrinkage. Since the folds'
+errors only add up, the choice, the fit and every other row of the table
+must be those of the search that scores every candidate in full.
+"""
+
+import numpy as np
+import pytest
+
+import smart_sc._core.fit as fit_module
+from smart_sc import SMARTRegressor
+from smart_sc._core.selection import tuning
+
+
+def _unrelated_source(seed=0, n=60, p=40, q=20, r=4):
+    # The source (rank 2) has nothing to do with the target (rank r), so the
+    # penalised candidates, confined near the source's subspaces, validate badly.
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    C = rng.normal(size=(p, r)) @ rng.normal(size=(r, q)) * (3.0 / np.sqrt(p))
+    Y = X @ C + 0.2 * rng.normal(size=(n, q))
+    C0 = rng.normal(size=(p, 2)) @ rng.normal(size=(2, q))
+    return X, Y, C0
+
+
+def _in_full(monkeypatch, calls=None):
+    """Patch the fit's ``cv_error`` to ignore ``stop_above`` (and record, if asked)."""
+    plain = tuning.cv_error
+
+    def scored(*args, stop_above=np.inf, **kwargs):
+        full = plain(*args, **kwargs)
+        if calls is not None:
+            calls.append((stop_above, plain(*args, stop_above=stop_above, **kwargs), full))
+        return full
+
+    monkeypatch.setattr(fit_module, "cv_error", scored)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_stopping_early_changes_no_choice_and_no_fit(monkeypatch, seed):
+    X, Y, C0 = _unrelated_source(seed)
+    kwargs = dict(random_state=seed, n_jobs=1)
+    early = SMARTRegressor(C0.T, **kwargs).fit(X, Y)
+    stopped = early.cv_results_["stopped_early"]
+    assert stopped.any()  # the case exercises the rule
+    with monkeypatch.context() as patch:
+        _in_full(patch)
+        full = SMARTRegressor(C0.T, **kwargs).fit(X, Y)
+    assert (early.rank_, early.structural_rank_, early.alpha_, early.lam_) == (
+        full.rank_, full.structural_rank_, full.alpha_, full.lam_)
+    np.testing.assert_array_equal(early.coef_, full.coef_)
+    mse, mse_full = early.cv_results_["mse"], full.cv_results_["mse"]
+    np.testing.assert_array_equal(mse[~stopped], mse_full[~stopped])
+    assert np.isinf(mse[stopped]).all()
+    # What was given up could not have been chosen.
+    assert mse_full[stopped].min() > mse_full[~stopped].min()
+    assert not full.cv_results_["stopped_early"].any()
+
+
+def test_a_candidate_stops_only_above_the_bound_and_penalty_off_never(monkeypatch):
+    seen = []
+    for seed in (0, 2):  # penalised candidates given up (0) and kept (2)
+        X, Y, C0 = _unrelated_source(seed)
+        calls = []
+        with monkeypatch.context() as patch:
+            _in_full(patch, calls)
+            cv = SMARTRegressor(C0.T, random_state=0, n_jobs=1).fit(X, Y).cv_results_
+        bounded = [(bound, got, full) for bound, got, full in calls if np.isfinite(bound)]
+        for bound, got, full in bounded:
+            seen.append(bool(np.isinf(got).all()))
+            if seen[-1]:
+                assert full.min() > bound
+            else:
+                np.testing.assert_array_equal(got, full)
+        # The bound is the best penalty-off error; those rows are always complete.
+        free = np.array([tuple(pair) == (X.shape[1], Y.shape[1])
+                         for pair in cv["structural_ranks"]])
+        assert free.any() and np.isfinite(cv["mse"][free]).all()
+        assert {bound for bound, _, _ in bounded} == {cv["mse"][free].min()}
+    assert set(seen) == {True, False}
