@@ -499,7 +499,7 @@ def _cv_candidates(pb: _Problem, candidates, grid: list[Shrinkage],
     bar = tqdm(total=len(candidates), desc="SMART cross-validation", disable=not s.verbose,
                leave=False)
     mse = np.empty((len(candidates), len(grid)))
-    free = np.array([pair == (pb.p, pb.q) for _, pair in candidates])
+    free = np.array([pair == (pb.p, pb.q) for _, pair in candidates], dtype=bool)
     bound = np.inf
     for part in (np.flatnonzero(free), np.flatnonzero(~free)):
         jobs = [delayed(cv_error)(
