@@ -80,3 +80,18 @@ def test_a_candidate_stops_only_above_the_bound_and_penalty_off_never(monkeypatc
         assert free.any() and np.isfinite(cv["mse"][free]).all()
         assert {bound for bound, _, _ in bounded} == {cv["mse"][free].min()}
     assert set(seen) == {True, False}
+
+
+def test_the_rows_given_up_do_not_depend_on_what_runs_side_by_side():
+    from threadpoolctl import threadpool_limits
+
+    X, Y, C0 = _unrelated_source(0)
+    with threadpool_limits(limits=2, user_api="blas"):
+        fits = [SMARTRegressor(C0.T, random_state=0, n_jobs=n_jobs).fit(X, Y)
+                for n_jobs in (None, 1, 2)]  # a thread pool, serial, joblib's processes
+    first = fits[0].cv_results_
+    assert first["stopped_early"].any()
+    for other in fits[1:]:
+        np.testing.assert_array_equal(other.cv_results_["stopped_early"], first["stopped_early"])
+        np.testing.assert_array_equal(other.cv_results_["mse"], first["mse"])
+        np.testing.assert_array_equal(other.coef_, fits[0].coef_)
