@@ -257,8 +257,7 @@ def cv_error(
     error cannot choose it. Its errors are then ``inf``.
     """
     sse = np.zeros(len(shrinkages))
-    count = 0
-    total = sum(fold.held_out.n for fold in folds) * basis.V0.shape[0]
+    total = sum(fold.held_out.n for fold in folds) * basis.V0.shape[0]  # held-out values
     for fold in folds:
         if sse.min(initial=np.inf) / total > stop_above:
             return np.full(len(shrinkages), np.inf)
@@ -270,8 +269,7 @@ def cv_error(
             same = a == alpha and (g == pull or a == 0.0)
             d = best.d if same else refit_d(pb, best, a, g)
             sse[j] += held_out_sse(fold.held_out, fold.train_stats, L * d, R).sum()
-        count += fold.held_out.n
-    return sse / (count * basis.V0.shape[0])
+    return sse / total
 
 
 def make_folds(fold_sums: Sequence[RawSums], basis: SourceBasis, *, center: bool,
