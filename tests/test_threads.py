@@ -115,3 +115,23 @@ def test_a_fit_is_the_same_whatever_runs_side_by_side():
         one = SMARTRegressor(C0.T, random_state=0, n_jobs=1).fit(X, Y)
     np.testing.assert_array_equal(pooled.coef_, one.coef_)
     assert pooled.structural_rank_ == one.structural_rank_
+
+
+def test_a_fit_in_processes_with_memory_mapped_inputs_is_the_same():
+    # joblib hands process workers arrays above max_nbytes (1 MB by default: a
+    # source of 1,000 genes x 134 proteins) as read-only memory maps; LAPACK's
+    # dormqr writes to the source's reflectors while it works, which crashed
+    # the workers.
+    from joblib import parallel_config
+
+    from smart_sc import SMARTRegressor
+
+    rng = np.random.default_rng(4)
+    n, p, q = 50, 30, 5
+    C0 = rng.normal(size=(p, 2)) @ rng.normal(size=(2, q))
+    X = rng.normal(size=(n, p))
+    Y = X @ (C0 + 0.3 * rng.normal(size=(p, q))) + rng.normal(size=(n, q))
+    serial = SMARTRegressor(C0.T, random_state=0, n_jobs=1, blend=False).fit(X, Y)
+    with parallel_config(max_nbytes=1):  # every array memory-mapped, as big ones are
+        mapped = SMARTRegressor(C0.T, random_state=0, n_jobs=2, blend=False).fit(X, Y)
+    np.testing.assert_array_equal(mapped.coef_, serial.coef_)

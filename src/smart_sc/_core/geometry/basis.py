@@ -38,10 +38,22 @@ def robust_svd(M: np.ndarray, *, full_matrices: bool = False):
 
 
 def _apply_q(qr: np.ndarray, tau: np.ndarray, X: np.ndarray, trans: str) -> np.ndarray:
-    """``Q X`` (``trans="N"``) or ``Q^T X`` (``"T"``) with ``Q`` held as Householder reflectors."""
+    """``Q X`` (``trans="N"``) or ``Q^T X`` (``"T"``) with ``Q`` held as Householder reflectors.
+
+    LAPACK's ``dormqr`` writes to the reflectors while it works: for a few
+    columns it takes the unblocked ``dorm2r``, which sets each diagonal entry
+    to the reflector's implicit 1 and restores it afterwards. Hence the
+    reflectors are stored with that 1 already on the diagonal
+    (:meth:`SourceBasis.from_coef`), so that products running side by side
+    on threads all read the same reflectors, and read-only reflectors (joblib
+    hands process workers large arrays as read-only memory maps) are copied
+    first: writing to them crashes the process.
+    """
     X = np.asfortranarray(X, dtype=np.float64)
     if X.shape[1] == 0:
         return X.copy()
+    if not qr.flags.writeable:
+        qr = np.array(qr, order="F")
     lwork = max(1, X.shape[1]) * 64
     out, _, info = dormqr("L", trans, qr, tau, X, lwork, overwrite_c=0)
     if info != 0:  # pragma: no cover - LAPACK argument errors only
@@ -62,7 +74,8 @@ class SourceBasis:
     singular_values: np.ndarray
     rank: int
     p: int
-    qr: np.ndarray | None = None  # Householder reflectors of C0 (p x k), None: identity
+    qr: np.ndarray | None = None  # Householder reflectors of C0 (p x k, unit diagonal),
+    # None: identity
     tau: np.ndarray | None = None
     U_R: np.ndarray | None = None  # (k, k) left singular vectors of R
 
@@ -77,8 +90,11 @@ class SourceBasis:
         U_R, s, V0t = robust_svd(np.triu(qr[:k]), full_matrices=True)
         # numpy's matrix_rank tolerance, without a second SVD.
         tol = s.max(initial=0.0) * max(p, q) * np.finfo(np.float64).eps
-        return cls(V0t.T, s, int(np.sum(s > tol)), p, np.asfortranarray(qr[:, :k]),
-                   tau[:k], U_R)
+        reflectors = np.array(qr[:, :k], order="F")
+        # R's diagonal is done with (it went into the SVD above); the reflectors'
+        # implicit unit takes its place (see _apply_q).
+        np.fill_diagonal(reflectors[:k], 1.0)
+        return cls(V0t.T, s, int(np.sum(s > tol)), p, reflectors, tau[:k], U_R)
 
     def to_source(self, X: np.ndarray) -> np.ndarray:
         """``U0^T X`` for ``X`` of ``p`` rows."""
