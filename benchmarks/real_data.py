@@ -192,6 +192,39 @@ VERDICT_COMPARATORS = (
     ("source_only", "source_only", None))
 
 
+def _ratio(x: float, yardstick: float) -> str:
+    """``x / yardstick`` to one decimal; empty without a yardstick (no target ridge run)."""
+    return f"{x / yardstick:.1f}" if np.isfinite(yardstick) and yardstick > 0 else ""
+
+
+def time_markdown(df: pd.DataFrame, seconds: float) -> list[str]:
+    """Where the time went: fit seconds per method and source model, against target ridge.
+
+    Every fit is timed in its worker, right beside the others of its split;
+    target ridge (a ridge with its penalty by generalised cross-validation,
+    as ``RidgeCV``) is the yardstick. The source models are fitted once per
+    split and source method.
+    """
+    fits = df.groupby(["method", "source"], sort=False)["seconds"]
+    ridge = df.loc[df["method"] == "target_ridge", "seconds"].median()
+    sources = (df[df["source"] != "none"].drop_duplicates(["pair", "split", "source"])
+               .groupby("source", sort=False)["source_seconds"])
+    total = float(df["seconds"].sum()) + float(sources.sum().sum())
+    lines = ["## Time", "",
+             f"{seconds:.0f} s of wall time; {total:.0f} s in fits, summed over the workers. "
+             "Median seconds per fit and its ratio to target ridge's median (a ridge with "
+             "its penalty by generalised cross-validation, timed in the same workers).", "",
+             "| fit | source | fits | total s | median s | median / target ridge |",
+             "|---|---|---|---|---|---|"]
+    for (method, source), t in fits:
+        lines.append(f"| {method} | {source} | {t.size} | {t.sum():.1f} | {t.median():.3f} | "
+                     f"{_ratio(t.median(), ridge)} |")
+    for source, t in sources:
+        lines.append(f"| source model | {source} | {t.size} | {t.sum():.1f} | "
+                     f"{t.median():.3f} | {_ratio(t.median(), ridge)} |")
+    return lines
+
+
 def verdicts(df: pd.DataFrame) -> list[dict]:
     """Per pair and source method: SMART's median error, each comparator's, and the best."""
     out = []
@@ -241,6 +274,7 @@ def to_markdown(df: pd.DataFrame, skipped: dict, args, info: dict, code: str,
             lines.append(f"| {v['pair']} | {v['source']} | {_fmt(v['smart'])} | "
                          + " | ".join(_fmt(v[c]) for c in cols)
                          + f" | {_fmt(ratio)} | {_fmt(v['smart'] / v['best_other'])} |")
+        lines += ["", *time_markdown(df, seconds)]
         for pair, sub in df.groupby("pair", sort=False):
             first = sub.iloc[0]
             lines += ["", f"## {pair}", "",
