@@ -74,8 +74,7 @@ class SourceBasis:
     singular_values: np.ndarray
     rank: int
     p: int
-    qr: np.ndarray | None = None  # Householder reflectors of C0 (p x k, unit diagonal),
-    # None: identity
+    qr: np.ndarray | None = None  # C0's reflectors, p x k, 1 on the diagonal; None: identity
     tau: np.ndarray | None = None
     U_R: np.ndarray | None = None  # (k, k) left singular vectors of R
 
