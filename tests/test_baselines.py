@@ -245,20 +245,26 @@ def test_lasso_cv_matches_sklearn_lassocv():
         np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-6)
 
 
+def _one_response_path_problem(seed, n, p, rho, n_alphas):
+    """A lasso path's inputs from sums: Gram matrix, correlations, mean square, penalties."""
+    rng = np.random.default_rng(seed)
+    X = _design(rng, n, p, rho=rho)
+    y = X[:, :5] @ rng.normal(size=5) + rng.normal(size=n)
+    stats = _stats(X, y[:, None], True)
+    xy = np.ascontiguousarray(stats.xy[:, 0])
+    alphas = np.geomspace(np.abs(xy).max(), 1e-3 * np.abs(xy).max(), n_alphas)
+    return np.ascontiguousarray(stats.xx), xy, float(stats.yy[0, 0]), alphas
+
+
 def test_lasso_path_with_our_solver_options_is_scikit_learns_default_fit():
     # Screening is switched off (where scikit-learn has it) for speed only: the
     # path must be the one lasso_path computes with its defaults.
     assert baselines._solver_options() in ({}, {"do_screening": False})
-    rng = np.random.default_rng(29)
-    X = _design(rng, 80, 40, rho=0.6)
-    y = X[:, :5] @ rng.normal(size=5) + rng.normal(size=80)
-    stats = _stats(X, y[:, None], True)
-    gram, xy = np.ascontiguousarray(stats.xx), np.ascontiguousarray(stats.xy[:, 0])
-    alphas = np.geomspace(np.abs(xy).max(), 1e-3 * np.abs(xy).max(), 12)
-    ours, sweeps, _, _ = baselines._lasso_gram_path(
-        gram, xy, float(stats.yy[0, 0]), alphas, max_iter=1000, tol=1e-4)
+    gram, xy, yy, alphas = _one_response_path_problem(29, 80, 40, 0.6, 12)
+    ours, sweeps, _, _ = baselines._lasso_gram_path(gram, xy, yy, alphas, max_iter=1000,
+                                                    tol=1e-4)
     _, ref, _, ref_sweeps = lasso_path(
-        np.zeros((1, 40), order="F"), np.sqrt([float(stats.yy[0, 0])]), alphas=alphas,
+        np.zeros((1, 40), order="F"), np.sqrt([yy]), alphas=alphas,
         precompute=gram, Xy=xy, max_iter=1000, tol=1e-4, return_n_iter=True,
         check_input=False, random_state=0)
     np.testing.assert_array_equal(ours, ref)
@@ -268,19 +274,13 @@ def test_lasso_path_with_our_solver_options_is_scikit_learns_default_fit():
 def test_lasso_path_in_cyclic_order_is_the_same_from_a_shared_generator():
     # One generator is handed to every response's call (seeding one per call
     # took a sixth of a small lasso's time): cyclic descent must not use its draws.
-    rng = np.random.default_rng(31)
-    X = _design(rng, 60, 30, rho=0.5)
-    y = X[:, :4] @ rng.normal(size=4) + rng.normal(size=60)
-    stats = _stats(X, y[:, None], True)
-    gram, xy = np.ascontiguousarray(stats.xx), np.ascontiguousarray(stats.xy[:, 0])
-    alphas = np.geomspace(np.abs(xy).max(), 1e-3 * np.abs(xy).max(), 10)
-    fresh = baselines._lasso_gram_path(gram, xy, float(stats.yy[0, 0]), alphas,
-                                       max_iter=1000, tol=1e-4)
+    gram, xy, yy, alphas = _one_response_path_problem(31, 60, 30, 0.5, 10)
+    fresh = baselines._lasso_gram_path(gram, xy, yy, alphas, max_iter=1000, tol=1e-4)
     shared = np.random.RandomState(7)
     shared.randint(100, size=5)  # a generator in any state
     for _ in range(2):
-        again = baselines._lasso_gram_path(gram, xy, float(stats.yy[0, 0]), alphas,
-                                           max_iter=1000, tol=1e-4, rng=shared)
+        again = baselines._lasso_gram_path(gram, xy, yy, alphas, max_iter=1000, tol=1e-4,
+                                           rng=shared)
         for got, want in zip(again, fresh, strict=True):
             np.testing.assert_array_equal(got, want)
 

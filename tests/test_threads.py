@@ -102,14 +102,19 @@ def test_one_blas_thread_means_no_pool():
     assert names == ["MainThread"] * 3
 
 
+def _transfer_problem(seed, n, p, q, rank):
+    """A rank-``rank`` source ``C0`` (p x q) and a target that departs from it."""
+    rng = np.random.default_rng(seed)
+    C0 = rng.normal(size=(p, rank)) @ rng.normal(size=(rank, q))
+    X = rng.normal(size=(n, p))
+    Y = X @ (C0 + 0.3 * rng.normal(size=(p, q))) + rng.normal(size=(n, q))
+    return C0, X, Y
+
+
 def test_a_fit_is_the_same_whatever_runs_side_by_side():
     from smart_sc import SMARTRegressor
 
-    rng = np.random.default_rng(3)
-    n, p, q = 60, 40, 6
-    C0 = rng.normal(size=(p, 3)) @ rng.normal(size=(3, q))
-    X = rng.normal(size=(n, p))
-    Y = X @ (C0 + 0.3 * rng.normal(size=(p, q))) + rng.normal(size=(n, q))
+    C0, X, Y = _transfer_problem(3, 60, 40, 6, 3)
     with threadpool_limits(limits=2, user_api="blas"):
         pooled = SMARTRegressor(C0.T, random_state=0).fit(X, Y)
         one = SMARTRegressor(C0.T, random_state=0, n_jobs=1).fit(X, Y)
@@ -126,11 +131,7 @@ def test_a_fit_in_processes_with_memory_mapped_inputs_is_the_same():
 
     from smart_sc import SMARTRegressor
 
-    rng = np.random.default_rng(4)
-    n, p, q = 50, 30, 5
-    C0 = rng.normal(size=(p, 2)) @ rng.normal(size=(2, q))
-    X = rng.normal(size=(n, p))
-    Y = X @ (C0 + 0.3 * rng.normal(size=(p, q))) + rng.normal(size=(n, q))
+    C0, X, Y = _transfer_problem(4, 50, 30, 5, 2)
     serial = SMARTRegressor(C0.T, random_state=0, n_jobs=1, blend=False).fit(X, Y)
     with parallel_config(max_nbytes=1):  # every array memory-mapped, as big ones are
         mapped = SMARTRegressor(C0.T, random_state=0, n_jobs=2, blend=False).fit(X, Y)
