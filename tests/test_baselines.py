@@ -161,6 +161,26 @@ def test_ridge_gcv_choice_matches_explicit_hat_matrix(fit_intercept):
     assert len(np.unique(ours.alpha_)) > 1
 
 
+def test_ridge_gcv_with_fewer_cells_than_genes_does_not_depend_on_round_off():
+    # With fewer cells than genes the fit nearly interpolates at small penalties:
+    # residual and residual degrees of freedom are tiny, and written as
+    # differences of large terms their round-off chose the penalty (the same
+    # 20-cell design gave another penalty on another BLAS thread count).
+    # Listing the genes in another order changes only the round-off.
+    rng = np.random.default_rng(8)
+    n, p, q = 20, 300, 6
+    X = _design(rng, n, p, rho=0.3)
+    Y = X[:, :8] @ rng.normal(size=(8, q)) + rng.normal(size=(n, q))
+    order = rng.permutation(p)
+    alphas = np.logspace(-3, 2, 10)
+    ours = TargetRidge(alphas=alphas).fit(X, Y)
+    shuffled = TargetRidge(alphas=alphas).fit(X[:, order], Y)
+    np.testing.assert_allclose(shuffled.gcv_, ours.gcv_, rtol=1e-9)
+    np.testing.assert_array_equal(shuffled.alpha_, ours.alpha_)
+    # Towards no penalty the criterion settles at a finite limit.
+    assert np.all(np.abs(np.diff(ours.gcv_[:3], axis=0)) < 1e-3 * ours.gcv_[0])
+
+
 # ----------------------------------------------------------------------------- lasso
 
 

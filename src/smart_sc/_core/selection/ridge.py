@@ -62,16 +62,25 @@ def ridge_gcv(stats: SufficientStats, alphas=DEFAULT_RIDGE_ALPHAS) -> RidgePath:
     z2 = z * z
     yy = np.diag(stats.yy)
     lam = alphas / n  # per-cell units
-    shrink = evals[None, :] / (evals[None, :] + lam[:, None])  # (n_alphas, p)
     inv = 1.0 / (evals[None, :] + lam[:, None])
-    # mse_j(lam) = yy_j - 2 sum z^2/(e+lam) + sum e z^2/(e+lam)^2
-    mse = yy[None, :] - 2.0 * (inv @ z2) + ((evals[None, :] * inv * inv) @ z2)
-    mse = np.maximum(mse, 0.0)
-    df = shrink.sum(axis=1)  # (n_alphas,)
-    dof_used = df + (1.0 if stats.centered else 0.0)
-    denom = (1.0 - dof_used / n) ** 2
+    kept = lam[:, None] * inv  # lam / (e + lam): what the penalty takes of each direction
+    df = (evals[None, :] * inv).sum(axis=1)  # (n_alphas,)
+    # With no more cells than genes the fit nearly interpolates at small penalties:
+    # the residual and the residual degrees of freedom are then tiny differences of
+    # large terms (yy - 2 sum z^2/(e+lam) + ..., n - 1 - df), whose round-off
+    # decided the choice (another BLAS thread count, another penalty). Written as
+    # sums of non-negative terms they keep full relative precision:
+    #   mse_j = outside_j + sum_i z_ij^2 lam^2 / (e_i (e_i + lam)^2),
+    #   n - centred - df = slack + sum_i lam / (e_i + lam),
+    # with ``outside`` the part of y outside the design's range (none when the
+    # design spans every centred cell direction, slack = 0).
+    slack = n - (1 if stats.centered else 0) - evals.size
+    outside = (np.zeros_like(yy) if slack <= 0
+               else np.maximum(yy - (z2 / evals[:, None]).sum(axis=0), 0.0))
+    mse = outside[None, :] + ((kept * kept) / evals[None, :]) @ z2
+    resid_dof = slack + kept.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        gcv = np.where(dof_used[:, None] < n, mse / denom[:, None], np.inf)
+        gcv = np.where(resid_dof[:, None] > 0, mse / ((resid_dof / n) ** 2)[:, None], np.inf)
     if np.all(~np.isfinite(gcv)):
         # No candidate leaves residual degrees of freedom (n tiny): the largest
         # penalty is the only defensible choice.
