@@ -95,3 +95,43 @@ def test_the_rows_given_up_do_not_depend_on_what_runs_side_by_side():
         np.testing.assert_array_equal(other.cv_results_["stopped_early"], first["stopped_early"])
         np.testing.assert_array_equal(other.cv_results_["mse"], first["mse"])
         np.testing.assert_array_equal(other.coef_, fits[0].coef_)
+
+
+def test_folds_hardest_first_give_up_sooner_and_change_no_complete_error(monkeypatch):
+    # Folds are fitted in order of their held-out error at C = 0, largest first,
+    # so that a hopeless candidate passes the bound sooner; a candidate scored in
+    # full is summed in fold order, so its error has the same bits in any order.
+    from smart_sc._core.sums.stats import held_out_sse
+
+    X, Y, C0 = _unrelated_source(0)
+    seen, plain = [], tuning.cv_error
+
+    def capture(*args, **kwargs):
+        seen.append((args, kwargs))
+        return plain(*args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "cv_error", capture)
+    SMARTRegressor(C0.T, random_state=0, n_jobs=1).fit(X, Y)
+    args, kwargs = next((a, k) for a, k in seen if np.isfinite(k["stop_above"]))
+    folds = args[0]
+    order = kwargs["fold_order"]
+    assert order == tuning.hard_folds_first(folds)
+    zero = [held_out_sse(f.held_out, f.train_stats, np.zeros((X.shape[1], 1)),
+                         np.zeros((Y.shape[1], 1))).sum() for f in folds]
+    assert sorted(order) == list(range(len(folds)))
+    assert np.all(np.diff(np.asarray(zero)[order]) <= 0)
+
+    in_full = dict(kwargs, stop_above=np.inf)
+    want = plain(*args, **dict(in_full, fold_order=None))
+    for other in (order, order[::-1], [2, 0, 4, 1, 3]):
+        np.testing.assert_array_equal(plain(*args, **dict(in_full, fold_order=other)), want)
+
+    fitted = []
+    fit_fold = tuning.fit_fold
+    monkeypatch.setattr(tuning, "fit_fold", lambda *a, **k: fitted.append(1) or fit_fold(*a, **k))
+    counts = {}
+    for name, other in (("in fold order", None), ("hardest first", order)):
+        fitted.clear()
+        assert np.isinf(plain(*args, **dict(kwargs, fold_order=other))).all()
+        counts[name] = len(fitted)
+    assert counts["hardest first"] <= counts["in fold order"]

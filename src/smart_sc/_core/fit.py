@@ -40,6 +40,7 @@ from .selection.tuning import (
     cv_error,
     fit_fold,
     fit_lambda_path,
+    hard_folds_first,
     make_folds,
     structural_pairs,
     structural_rank_grid,
@@ -500,13 +501,13 @@ def _cv_candidates(pb: _Problem, candidates, grid: list[Shrinkage],
                leave=False)
     mse = np.empty((len(candidates), len(grid)))
     free = np.array([pair == (pb.p, pb.q) for _, pair in candidates], dtype=bool)
-    bound = np.inf
+    bound, order = np.inf, hard_folds_first(pb.folds)
     for part in (np.flatnonzero(free), np.flatnonzero(~free)):
         jobs = [delayed(cv_error)(
             pb.folds, pb.basis, rank=candidates[i][0], pair=candidates[i][1], alpha=pilot[0],
             pull=pilot[1], shrinkages=grid, lambdas=pb.lambdas_for(candidates[i][1], in_cv=True),
             tol=s.cv_tol, max_iter=s.cv_max_iter, inner_max_iter=CV_INNER_MAX_ITER,
-            stop_above=bound) for i in part]
+            stop_above=bound, fold_order=order) for i in part]
         for i, row in zip(part, run_independent(jobs, s.n_jobs), strict=True):
             mse[i] = row
             bar.update()

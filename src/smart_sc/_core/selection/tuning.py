@@ -45,6 +45,7 @@ __all__ = [
     "cv_error",
     "fit_fold",
     "fit_lambda_path",
+    "hard_folds_first",
     "structural_pairs",
     "structural_rank_grid",
 ]
@@ -242,6 +243,7 @@ def cv_error(
     inner_max_iter: int,
     pull: float = 0.0,
     stop_above: float = np.inf,
+    fold_order: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Mean squared validation error ``sum_k ||Y_k - X_k C_k||^2 / (n q)`` of a candidate.
 
@@ -254,13 +256,19 @@ def cv_error(
     With ``stop_above``, the candidate is given up as soon as the folds fitted
     so far exceed it at every shrinkage: the folds' errors are non-negative
     and only add up, so its error would too, and a search for the smallest
-    error cannot choose it. Its errors are then ``inf``.
+    error cannot choose it. Its errors are then ``inf``. ``fold_order`` is the
+    order the folds are fitted in (:func:`hard_folds_first`: the sooner the
+    big errors come, the sooner a hopeless candidate is given up); the error
+    of a candidate scored in full is summed in fold order whatever it is, so
+    its bits do not depend on it.
     """
-    sse = np.zeros(len(shrinkages))
+    per_fold = np.zeros((len(folds), len(shrinkages)))
+    so_far = np.zeros(len(shrinkages))
     total = sum(fold.held_out.n for fold in folds) * basis.V0.shape[0]  # held-out values
-    for fold in folds:
-        if sse.min(initial=np.inf) / total > stop_above:
+    for k in range(len(folds)) if fold_order is None else fold_order:
+        if so_far.min(initial=np.inf) / total > stop_above:
             return np.full(len(shrinkages), np.inf)
+        fold = folds[k]
         pb, best = fit_fold(fold, basis, rank=rank, pair=pair, alpha=alpha, lambdas=lambdas,
                             tol=tol, max_iter=max_iter, inner_max_iter=inner_max_iter,
                             pull=pull)
@@ -268,8 +276,25 @@ def cv_error(
         for j, (a, g) in enumerate(shrinkages):
             same = a == alpha and (g == pull or a == 0.0)
             d = best.d if same else refit_d(pb, best, a, g)
-            sse[j] += held_out_sse(fold.held_out, fold.train_stats, L * d, R).sum()
+            per_fold[k, j] = held_out_sse(fold.held_out, fold.train_stats, L * d, R).sum()
+        so_far += per_fold[k]
+    sse = np.zeros(len(shrinkages))
+    for row in per_fold:  # fold by fold, as the folds come
+        sse += row
     return sse / total
+
+
+def hard_folds_first(folds: Sequence[FoldData]) -> list[int]:
+    """Folds by their held-out error at ``C = 0`` (the training means), largest first.
+
+    A candidate is given up once its partial error passes a bound; what keeps
+    a hopeless one going longest is its most shrunk fit, whose error follows
+    the folds' spread around the training means. Fitting those folds first
+    gives it up sooner, and the order changes no complete error.
+    """
+    zero = [held_out_sse(f.held_out, f.train_stats, np.zeros((f.held_out.sx.size, 1)),
+                         np.zeros((f.held_out.sy.size, 1))).sum() for f in folds]
+    return [int(k) for k in np.argsort(zero, kind="stable")[::-1]]
 
 
 def make_folds(fold_sums: Sequence[RawSums], basis: SourceBasis, *, center: bool,
