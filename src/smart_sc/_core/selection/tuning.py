@@ -279,7 +279,7 @@ def cv_error(
             per_fold[k, j] = held_out_sse(fold.held_out, fold.train_stats, L * d, R).sum()
         so_far += per_fold[k]
     sse = np.zeros(len(shrinkages))
-    for row in per_fold:  # fold by fold, as the folds come
+    for row in per_fold:  # in fold order whatever the fitting order: the bits of a plain sum
         sse += row
     return sse / total
 
