@@ -294,7 +294,7 @@ def hard_folds_first(folds: Sequence[FoldData]) -> list[int]:
     """
     zero = [held_out_sse(f.held_out, f.train_stats, np.zeros((f.held_out.sx.size, 1)),
                          np.zeros((f.held_out.sy.size, 1))).sum() for f in folds]
-    return [int(k) for k in np.argsort(zero, kind="stable")[::-1]]
+    return [int(k) for k in np.argsort(-np.asarray(zero), kind="stable")]  # ties: fold order
 
 
 def make_folds(fold_sums: Sequence[RawSums], basis: SourceBasis, *, center: bool,
