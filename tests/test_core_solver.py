@@ -160,6 +160,36 @@ def test_split_hessian_takes_the_same_steps_as_the_plain_hessian():
     assert len(calls) == split.n_iter + 1
 
 
+@pytest.mark.parametrize("redundant", [False, True])
+def test_stiefel_solver_in_the_coefficients_of_a_subspace_takes_the_plain_steps(redundant):
+    # A quadratic whose gradient stays in span(basis): the solver on the
+    # coefficients, with the basis' Gram matrix as inner product, must take the
+    # plain solver's steps. The basis is not orthonormal; a redundant column
+    # makes the Gram matrix singular, which nothing may invert. Along such a
+    # column the coefficients are invisible to the solver and free to drift,
+    # so that case is held to the short solves the ADMM makes (span.py).
+    rng = np.random.default_rng(5)
+    p, s, r = 80, 9, 3
+    basis = rng.normal(size=(p, s)) / np.sqrt(p)
+    if redundant:
+        basis[:, -1] = basis[:, 0] - 2.0 * basis[:, 1]
+    gram = basis.T @ basis
+    S = rng.normal(size=(s, s))
+    S = S @ S.T / s  # H = basis S basis^T maps the span into itself
+    b = rng.normal(size=(s, r))
+    c0 = np.linalg.qr(rng.normal(size=(s, r)))[0]
+    c0 = c0 @ np.linalg.inv(np.linalg.cholesky(c0.T @ gram @ c0)).T  # W0^T W0 = I
+    W0 = basis @ c0
+    how = dict(tol=1e-9, max_iter=5 if redundant else 2000, step0=0.05)
+    plain = minimize_quadratic(W0, lambda W: basis @ (S @ (basis.T @ W)), basis @ b, **how)
+    coef = minimize_quadratic(c0, lambda c: S @ (gram @ c), b, metric=gram.__matmul__, **how)
+    assert coef.n_iter == plain.n_iter
+    assert redundant or plain.grad_norm <= 1e-9
+    np.testing.assert_allclose(coef.grad_norm, plain.grad_norm, rtol=1e-6, atol=1e-10)
+    np.testing.assert_allclose(basis @ coef.W, plain.W, atol=1e-10)
+    np.testing.assert_allclose(coef.W.T @ gram @ coef.W, np.eye(r), atol=1e-10)
+
+
 @pytest.mark.parametrize("center", [True, False])
 def test_factored_validation_error_equals_the_dense_one(center):
     # Cross-validation scores C = L diag(d) R^T through L^T S L; it must be

@@ -40,9 +40,13 @@ def polar(M: np.ndarray) -> np.ndarray:
     return U @ Vt
 
 
-def riemannian_gradient(W: np.ndarray, G: np.ndarray) -> np.ndarray:
-    """Project a Euclidean gradient on the tangent space at ``W`` (embedded metric)."""
-    WtG = W.T @ G
+def riemannian_gradient(W: np.ndarray, G: np.ndarray, MW: np.ndarray | None = None) -> np.ndarray:
+    """Project a Euclidean gradient on the tangent space at ``W`` (embedded metric).
+
+    ``MW`` is ``metric(W)`` when the inner product is ``<X, Y> = <X, M Y>``
+    (see :func:`minimize_quadratic`); ``None`` for the plain one.
+    """
+    WtG = (W if MW is None else MW).T @ G
     return G - W @ (0.5 * (WtG + WtG.T))
 
 
@@ -83,6 +87,7 @@ def minimize_quadratic(
     max_iter: int = 200,
     step0: float = 1.0,
     applied0: np.ndarray | None = None,
+    metric: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> StiefelResult:
     """Minimise ``1/2 <W, hess(W)> + <W, B>`` over St(m, r) from ``W0``.
 
@@ -104,6 +109,13 @@ def minimize_quadratic(
         gradient, or the last step of a previous solve (warm start).
     applied0
         ``hess.apply(W0)`` if the caller has it (a :class:`SplitHessian` only).
+    metric
+        ``X -> M X`` for a symmetric positive semi-definite ``M``: the
+        iteration then runs on ``{W : W^T M W = I}`` with the inner product
+        ``<X, M Y>``. This is how a problem on St(p, r) is solved in the
+        coefficients of a basis of a subspace that holds all its iterates
+        (``M`` the basis' Gram matrix; ``hess`` and ``B`` in the same
+        coefficients). ``None``: the plain inner product.
 
     Returns
     -------
@@ -115,18 +127,22 @@ def minimize_quadratic(
         apply, combine = None, _plain(hess)
     W = W0
     PW = None if apply is None else (apply(W) if applied0 is None else applied0)
+    # M X for the iterate and the gradient, carried like P(W): with the plain
+    # inner product they are the arrays themselves (the same bits as without).
+    MW = W if metric is None else metric(W)
     G = combine(W, PW) + B  # the Euclidean gradient H(W) + B
     # f = 1/2 <W, H(W)> + <W, B>, from the gradient the iteration needs anyway.
-    f = 0.5 * (_dot(W, G) + _dot(W, B))
-    xi = riemannian_gradient(W, G)
-    gnorm2 = _dot(xi, xi)
+    f = 0.5 * (_dot(MW, G) + _dot(MW, B))
+    xi = riemannian_gradient(W, G, None if metric is None else MW)
+    Mxi = xi if metric is None else metric(xi)
+    gnorm2 = _dot(Mxi, xi)
     step = step0
     # Zhang-Hager non-monotone reference value.
     C_ref, Q_ref, eta, delta = f, 1.0, 0.85, 1e-4
     it = 0
     while it < max_iter and gnorm2 > tol * tol:
         it += 1
-        lam, E, _ = _syev(xi.T @ xi)
+        lam, E, _ = _syev(Mxi.T @ xi)
         lam[lam < 0.0] = 0.0
         Pxi = None if apply is None else apply(xi)
         t = step
@@ -134,28 +150,32 @@ def minimize_quadratic(
             R = (E / np.sqrt(1.0 + (t * t) * lam)) @ E.T
             W_new = (W - t * xi) @ R
             PW_new = None if apply is None else (PW - t * Pxi) @ R
+            MW_new = W_new if metric is None else (MW - t * Mxi) @ R
             G_new = combine(W_new, PW_new) + B
-            f_new = 0.5 * (_dot(W_new, G_new) + _dot(W_new, B))
+            f_new = 0.5 * (_dot(MW_new, G_new) + _dot(MW_new, B))
             if f_new <= C_ref - delta * t * gnorm2:
                 break
             t *= 0.5
-        xi_new = riemannian_gradient(W_new, G_new)
+        xi_new = riemannian_gradient(W_new, G_new, None if metric is None else MW_new)
+        Mxi_new = xi_new if metric is None else metric(xi_new)
         s = W_new - W
         y = xi_new - xi
-        sy = abs(_dot(s, y))
+        Ms = s if metric is None else MW_new - MW
+        My = y if metric is None else Mxi_new - Mxi
+        sy = abs(_dot(Ms, y))
         if sy <= 0.0:
             step = 2.0 * t
         elif it % 2:  # alternate the two Barzilai-Borwein step lengths
-            step = _dot(s, s) / sy
+            step = _dot(Ms, s) / sy
         else:
-            step = sy / _dot(y, y)
+            step = sy / _dot(My, y)
         step = min(max(step, 1e-12), 1e12)
-        W, PW, f, xi = W_new, PW_new, f_new, xi_new
-        gnorm2 = _dot(xi, xi)
+        W, PW, MW, f, xi, Mxi = W_new, PW_new, MW_new, f_new, xi_new, Mxi_new
+        gnorm2 = _dot(Mxi, xi)
         Q_new = eta * Q_ref + 1.0
         C_ref = (eta * Q_ref * C_ref + f) / Q_new
         Q_ref = Q_new
-    return StiefelResult(W=W, grad_norm=float(np.sqrt(gnorm2)), n_iter=it, step=step,
+    return StiefelResult(W=W, grad_norm=float(np.sqrt(max(gnorm2, 0.0))), n_iter=it, step=step,
                          applied=PW)
 
 
