@@ -33,6 +33,7 @@ from ..geometry.stiefel import SplitHessian, minimize_quadratic, polar, riemanni
 from ..proximal import soft_threshold
 from ..sums.stats import SufficientStats
 from ..threads import threaded_product
+from .span import SpanSolver
 
 __all__ = [
     "AdmmResult",
@@ -543,7 +544,9 @@ def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
     st = state.copy()
     M = pb.fit_M
     p, q, r = pb.p, pb.q, st.W.shape[1]
+    r_u, r_v = pb.r_u, pb.r_v
     ranged = _range_products(pb, M)
+    span = None
     if ranged is None:
         apply_A = threaded_product(pb.A)
 
@@ -562,7 +565,11 @@ def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
 
         def mt_times(W, AW):
             return K.T @ AW[p:]
-    r_u, r_v = pb.r_u, pb.r_v
+
+        # With few cells the U-step's iterates stay in a small subspace (span.py).
+        if (r_u < p and SpanSolver.suits(inner_max_iter)
+                and SpanSolver.pays(p, G.shape[1], r_u, r)):
+            span = SpanSolver(G, pb.A.values, r_u)
     # When V's penalty block is empty (r_v = q) or everything (r_v = 0), the
     # V-step objective is linear on the manifold and polar(-B) solves it exactly.
     v_linear = r_v in (0, q)
@@ -589,20 +596,24 @@ def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
         d2 = d * d
 
         # U-step: 1/2 tr(D W^T A W D) + rho/2 ||W_perp||^2 + <W, B_u>.
-        Bu = -(MZ * d)
-        Bu[r_u:] += gu - rho * ou
-
-        # rho on the penalised rows only, as a column of weights: one product.
-        u_weight = np.zeros((p, 1))
-        u_weight[r_u:] = rho
-
-        def hess_u(X, AX, d2=d2, u_weight=u_weight):
-            return AX[:p] * d2 + u_weight * X
-
         lip_u = pb.a_max * float(d2.max(initial=0.0)) + rho
-        res_u = minimize_quadratic(W, SplitHessian(apply_A, hess_u), Bu, tol=inner_tol,
-                                   max_iter=inner_max_iter, applied0=AW,
-                                   step0=step_u if step_u else 1.0 / max(lip_u, 1e-12))
+        step0 = step_u if step_u else 1.0 / max(lip_u, 1e-12)
+        if span is None:
+            Bu = -(MZ * d)
+            Bu[r_u:] += gu - rho * ou
+
+            # rho on the penalised rows only, as a column of weights: one product.
+            u_weight = np.zeros((p, 1))
+            u_weight[r_u:] = rho
+
+            def hess_u(X, AX, d2=d2, u_weight=u_weight):
+                return AX[:p] * d2 + u_weight * X
+
+            res_u = minimize_quadratic(W, SplitHessian(apply_A, hess_u), Bu, tol=inner_tol,
+                                       max_iter=inner_max_iter, applied0=AW, step0=step0)
+        else:  # the same steps in the coefficients of a small subspace
+            res_u = span.u_step(W, AW[p:], gu - rho * ou, (K @ Z) * d, d2, rho,
+                                tol=inner_tol, max_iter=inner_max_iter, step0=step0)
         W, step_u = _orthonormal(res_u.W), res_u.step
         # The solver's running A W, unless the clean-up moved W.
         AW = res_u.applied if W is res_u.W else apply_A(W)
