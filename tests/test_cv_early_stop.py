@@ -135,3 +135,68 @@ def test_folds_hardest_first_give_up_sooner_and_change_no_complete_error(monkeyp
         assert np.isinf(plain(*args, **dict(kwargs, fold_order=other))).all()
         counts[name] = len(fitted)
     assert counts["hardest first"] <= counts["in fold order"]
+
+
+def _captured_cv_call(monkeypatch, seed=0):
+    """The arguments of the first bounded ``cv_error`` call of a default fit."""
+    X, Y, C0 = _unrelated_source(seed)
+    seen, plain = [], tuning.cv_error
+
+    def capture(*args, **kwargs):
+        seen.append((args, kwargs))
+        return plain(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fit_module, "cv_error", capture)
+        SMARTRegressor(C0.T, random_state=0, n_jobs=1).fit(X, Y)
+    return next((a, k) for a, k in seen if np.isfinite(k["stop_above"]))
+
+
+def test_rank_floor_bounds_every_fit_of_that_rank_and_is_reached():
+    # The held-out SSE of any C of rank r is at least the fold's floor at r
+    # (Eckart-Young on the held-out responses about the training intercept),
+    # and the best rank-r prediction of those responses reaches it.
+    from smart_sc._core.sums.passes import compute_sums
+    from smart_sc._core.sums.stats import TrainingMeans, held_out_sse
+
+    rng = np.random.default_rng(3)
+    n, p, q = 12, 30, 8
+    X, Y = rng.normal(size=(n, p)) + 1.0, rng.normal(size=(n, q)) + 0.5
+    held = compute_sums(X[:5], Y[:5], np.zeros(p), np.zeros(q))
+    means = TrainingMeans(7, X[5:].mean(0), Y[5:].mean(0), True)
+    fold = tuning.FoldData(base=None, init_coef=None, start=None, held_out=held,
+                           train_stats=means, n_train=7)
+    for r in (0, 1, 2, 4):
+        floor = fold.rank_floor(r)
+        for _ in range(20):
+            C = rng.normal(size=(p, r)) @ rng.normal(size=(r, q))
+            assert held_out_sse(held, means, C).sum() >= floor
+        # Reached: predict the best rank-r approximation of A = Y - b^T through
+        # cells about the training means (5 held-out cells, 30 genes: any
+        # held-out prediction is some X C).
+        A = Y[:5] - means.y_mean
+        U, s, Vt = np.linalg.svd(A)
+        target = (U[:, :r] * s[:r]) @ Vt[:r]
+        C = np.linalg.lstsq(X[:5] - means.x_mean, target, rcond=None)[0]
+        assert held_out_sse(held, means, C).sum() == pytest.approx(floor, rel=1e-6, abs=1e-9)
+        assert floor == pytest.approx(float(np.sum(s[r:] ** 2)), rel=1e-6)
+
+
+def test_floors_of_the_folds_ahead_give_up_sooner_and_change_no_complete_error(monkeypatch):
+    # Without the floors (all zero) the same complete rows, and never fewer folds fitted.
+    args, kwargs = _captured_cv_call(monkeypatch)
+    folds = args[0]
+    assert min(f.rank_floor(kwargs["rank"]) for f in folds) > 0.0
+    fitted = []
+    fit_fold = tuning.fit_fold
+    monkeypatch.setattr(tuning, "fit_fold", lambda *a, **k: fitted.append(1) or fit_fold(*a, **k))
+    in_full = tuning.cv_error(*args, **dict(kwargs, stop_above=np.inf))
+    counts = {}
+    for name in ("with floors", "without"):
+        if name == "without":
+            monkeypatch.setattr(tuning.FoldData, "rank_floor", lambda self, rank: 0.0)
+        fitted.clear()
+        got = tuning.cv_error(*args, **kwargs)
+        assert np.isinf(got).all() or np.array_equal(got, in_full)
+        counts[name] = len(fitted)
+    assert counts["with floors"] < counts["without"]

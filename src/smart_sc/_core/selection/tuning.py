@@ -33,7 +33,7 @@ from ..solver.admm import (
     source_pull_terms,
 )
 from ..sums.spectrum import cells_are_cheaper, with_cell_spectrum
-from ..sums.stats import RawSums, TrainingMeans, held_out_sse
+from ..sums.stats import RawSums, TrainingMeans, held_out_sse, shifted_intercept
 from .ridge import ridge_gcv
 
 __all__ = [
@@ -202,6 +202,42 @@ class FoldData:
     held_out: RawSums
     train_stats: TrainingMeans  # the training cells' means (all a held-out error reads)
     n_train: int
+    #: Eigenvalues (descending) of ``A^T A``, ``A`` the held-out responses about
+    #: the training intercept at ``C = 0``: see :func:`rank_floor`.
+    residual_spectrum: np.ndarray | None = None
+
+    def rank_floor(self, rank: int) -> float:
+        """A lower bound of the fold's held-out SSE for any ``C`` of rank at most ``rank``.
+
+        The held-out residual is ``A - B C`` with ``A`` the responses about the
+        training intercept at ``C = 0`` and ``B`` the cells about the training
+        means: ``B C`` has rank at most ``rank``, so (Eckart-Young) the residual
+        is at least the energy of ``A`` beyond its ``rank`` leading directions.
+        Shrunk a hair below that, so that round-off never makes it exceed a
+        fit's own error.
+        """
+        if self.residual_spectrum is None:
+            self.residual_spectrum = residual_spectrum(self.held_out, self.train_stats)
+        tail = float(np.maximum(self.residual_spectrum[rank:], 0.0).sum())
+        return tail * (1.0 - FLOOR_MARGIN) - FLOOR_MARGIN * float(self.residual_spectrum.sum())
+
+
+#: Relative slack of :meth:`FoldData.rank_floor` (round-off of the eigenvalues).
+FLOOR_MARGIN = 1e-9
+
+
+def residual_spectrum(held_out: RawSums, train: TrainingMeans) -> np.ndarray:
+    """Eigenvalues, descending, of ``A^T A`` for the held-out residual ``A`` at ``C = 0``.
+
+    ``A = Y - 1 b^T`` in ``held_out``'s shifted coordinates, ``b`` the training
+    intercept of ``C = 0`` (:func:`..sums.stats.shifted_intercept`): ``A^T A =
+    S_yy - b s_y^T - s_y b^T + n b b^T``.
+    """
+    q = held_out.sy.size
+    b = shifted_intercept(held_out, train, np.zeros((held_out.sx.size, q)))
+    gram = (held_out.syy - np.outer(b, held_out.sy) - np.outer(held_out.sy, b)
+            + held_out.n * np.outer(b, b))
+    return np.linalg.eigvalsh(0.5 * (gram + gram.T))[::-1]
 
 
 def refit_d(problem: RotatedProblem, state: AdmmState, alpha: float,
@@ -254,9 +290,12 @@ def cv_error(
     chosen jointly from one pass of fits.
 
     With ``stop_above``, the candidate is given up as soon as the folds fitted
-    so far exceed it at every shrinkage: the folds' errors are non-negative
-    and only add up, so its error would too, and a search for the smallest
-    error cannot choose it. Its errors are then ``inf``. ``fold_order`` is the
+    so far, plus a lower bound of the others' errors, exceed it at every
+    shrinkage: its error would too, and a search for the smallest error cannot
+    choose it. Its errors are then ``inf``. The bound of a fold not yet fitted
+    is :meth:`FoldData.rank_floor`: every fit of the candidate has rank at most
+    ``rank``, and no such fit can predict the held-out responses better than
+    their best rank-``rank`` approximation does. ``fold_order`` is the
     order the folds are fitted in (:func:`hard_folds_first`: the sooner the
     big errors come, the sooner a hopeless candidate is given up); the error
     of a candidate scored in full is summed in fold order whatever it is, so
@@ -265,9 +304,14 @@ def cv_error(
     per_fold = np.zeros((len(folds), len(shrinkages)))
     so_far = np.zeros(len(shrinkages))
     total = sum(fold.held_out.n for fold in folds) * basis.V0.shape[0]  # held-out values
+    # What the folds not yet fitted will add at least (nothing known without a bound).
+    floors = ([fold.rank_floor(rank) for fold in folds] if np.isfinite(stop_above)
+              else [0.0] * len(folds))
+    ahead = float(sum(floors))
     for k in range(len(folds)) if fold_order is None else fold_order:
-        if so_far.min(initial=np.inf) / total > stop_above:
+        if (so_far.min(initial=np.inf) + max(ahead, 0.0)) / total > stop_above:
             return np.full(len(shrinkages), np.inf)
+        ahead -= floors[k]
         fold = folds[k]
         pb, best = fit_fold(fold, basis, rank=rank, pair=pair, alpha=alpha, lambdas=lambdas,
                             tol=tol, max_iter=max_iter, inner_max_iter=inner_max_iter,
