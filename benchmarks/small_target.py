@@ -42,9 +42,9 @@ CASES = {"2000x150": (2000, 150, 5.0), "2000x100": (2000, 100, 5.0),
          "4000x150": (4000, 150, 15.0)}
 #: Today's figures (issue 19, measured under load 6-8) for the before column.
 BEFORE = {"2000x150": 8.6, "2000x100": 12.5, "4000x150": 198.0}
-#: The last record on a quiet machine (results/small_target_quiet.md, load 1.1),
-#: before the cross-validation's candidates shared the cores.
-PREVIOUS = {"2000x150": 4.17, "2000x100": 6.96, "4000x150": 43.94}
+#: The record before the span U-step and the rank floors (code 10368be, first
+#: of two fits each, load 0.9-1.5; benchmarks/README.md, "Folds hardest first").
+PREVIOUS = {"2000x150": 3.06, "2000x100": 4.94, "4000x150": 21.1}
 
 
 def prepare(n_genes: int):
