@@ -555,6 +555,20 @@ def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
 
         def mt_times(W, AW):
             return M.T @ W
+    elif (pb.r_u < p and SpanSolver.suits(inner_max_iter)
+          and SpanSolver.pays(p, ranged[0].shape[1], pb.r_u, r)):
+        # With few cells the U-step's iterates stay in a small subspace
+        # (span.py), and the iteration carries G^T W and K Z alone: A W = G G^T W
+        # and M Z = G K Z are formed once per iteration, in the residual.
+        G, K = ranged
+        span = SpanSolver(G, pb.A.values, pb.r_u)
+        apply_A = threaded_product(G.T)
+
+        def m_times(Z):
+            return K @ Z
+
+        def mt_times(W, AW):
+            return K.T @ AW
     else:
         # The U-step's products return [A X; G^T X] (see _Stacked); A W is the top.
         G, K = ranged
@@ -565,11 +579,6 @@ def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
 
         def mt_times(W, AW):
             return K.T @ AW[p:]
-
-        # With few cells the U-step's iterates stay in a small subspace (span.py).
-        if (r_u < p and SpanSolver.suits(inner_max_iter)
-                and SpanSolver.pays(p, G.shape[1], r_u, r)):
-            span = SpanSolver(G, pb.A.values, r_u)
     # When V's penalty block is empty (r_v = q) or everything (r_v = 0), the
     # V-step objective is linear on the manifold and polar(-B) solves it exactly.
     v_linear = r_v in (0, q)
@@ -588,8 +597,8 @@ def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
     # The iteration carries A W (see minimize_quadratic) and M Z: between the
     # D-step and the next U-step neither Z nor d changes, so the residual's and
     # the U-step's M Z d are one product.
-    AW = apply_A(W)  # A W, or [A W; G^T W] through the range
-    MZ = m_times(Z)
+    AW = apply_A(W)  # A W, or [A W; G^T W] through the range, or G^T W with the span U-step
+    MZ = m_times(Z)  # M Z, or K Z with the span U-step
     it = 0
     for it in range(1, max_iter + 1):
         inner_tol = max(inner_floor, 1e-2 * 0.9 ** (it - 1))
@@ -612,7 +621,7 @@ def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
             res_u = minimize_quadratic(W, SplitHessian(apply_A, hess_u), Bu, tol=inner_tol,
                                        max_iter=inner_max_iter, applied0=AW, step0=step0)
         else:  # the same steps in the coefficients of a small subspace
-            res_u = span.u_step(W, AW[p:], gu - rho * ou, (K @ Z) * d, d2, rho,
+            res_u = span.u_step(W, AW, gu - rho * ou, MZ * d, d2, rho,
                                 tol=inner_tol, max_iter=inner_max_iter, step0=step0)
         W, step_u = _orthonormal(res_u.W), res_u.step
         # The solver's running A W, unless the clean-up moved W.
@@ -638,7 +647,10 @@ def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
 
         # D-step: least squares (plus alpha) per component.
         MZ = m_times(Z)
-        num, quad = d_step_terms(AW[:p], MZ, W)
+        if span is None:
+            num, quad = d_step_terms(AW[:p], MZ, W)
+        else:  # W^T M Z = (G^T W)^T K Z and W^T A W = (G^T W)^T G^T W
+            num, quad = d_step_terms(AW, MZ, AW)
         d = d_step(num, quad, pb.alpha)
 
         # Omega- and multiplier steps.
@@ -651,7 +663,7 @@ def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
         # Residuals: primal feasibility, and the Riemannian gradients of the next
         # U- and V-subproblems at the current point (docs/method.md).
         primal = 0.5 * (_safe_norm_ratio(Pu - ou, n_u) + _safe_norm_ratio(Pv - ov, n_v))
-        Gu = AW[:p] * (d * d) - MZ * d
+        Gu = AW[:p] * (d * d) - MZ * d if span is None else G @ (AW * (d * d) - MZ * d)
         Gu[r_u:] += rho * Pu + gu - rho * ou
         Gv = -(MtW * d)
         Gv[r_v:] += rho * Pv + gv - rho * ov

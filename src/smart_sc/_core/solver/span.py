@@ -87,8 +87,7 @@ class SpanSolver:
 
         ``P`` is ``Gamma_u - rho Omega_u`` (``(p - r_u) x r``) and ``KZd`` is
         ``K Z D`` (``m x r``: ``M Z D = G K Z D``). The result holds ``W`` in
-        gene space and, as ``applied``, ``[A W; G^T W]`` as the gene-space
-        solver's products with ``A`` give it.
+        gene space and, as ``applied``, its ``G^T W``.
         """
         r_u, m, r = self.r_u, self.G.shape[1], W.shape[1]
         iq, iw, ip = r_u, r_u + m, r_u + m + r  # block offsets: E, Q, W0, P
@@ -117,8 +116,7 @@ class SpanSolver:
         W_new = np.empty_like(W)
         W_new[:r_u] = top @ c
         W_new[r_u:] = self.Q[r_u:] @ c[iq:iw] + W[r_u:] @ c[iw:ip] + P @ c[ip:]
-        GtW_new = res.applied
-        return replace(res, W=W_new, applied=np.concatenate([self.G @ GtW_new, GtW_new]))
+        return replace(res, W=W_new)
 
     def _gram(self, W: np.ndarray, GtW: np.ndarray, P: np.ndarray) -> np.ndarray:
         """The Gram matrix of ``[E, Q, W, [0; P]]``; ``Q`` is orthonormal and ``E^T [0; P] = 0``."""
