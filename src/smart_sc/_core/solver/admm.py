@@ -440,11 +440,17 @@ def d_step(num: np.ndarray, quad: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def _orthonormal(W: np.ndarray) -> np.ndarray:
+    return _orthonormal_gram(W)[0]
+
+
+def _orthonormal_gram(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``W``, cleaned up if it drifted off the manifold, and its ``W^T W``."""
     # The retraction is exact only in exact arithmetic; clean up drift when seen.
     WtW = W.T @ W
     if np.abs(WtW - np.eye(W.shape[1])).max() > 1e-10:
-        return polar(W)
-    return W
+        W = polar(W)
+        WtW = W.T @ W
+    return W, WtW
 
 
 def _safe_norm_ratio(x: np.ndarray, size: int) -> float:
@@ -555,13 +561,13 @@ def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
 
         def mt_times(W, AW):
             return M.T @ W
-    elif (pb.r_u < p and SpanSolver.suits(inner_max_iter)
-          and SpanSolver.pays(p, ranged[0].shape[1], pb.r_u, r)):
+    elif (r_u < p and SpanSolver.suits(inner_max_iter)
+          and SpanSolver.pays(p, ranged[0].shape[1], r_u, r)):
         # With few cells the U-step's iterates stay in a small subspace
         # (span.py), and the iteration carries G^T W and K Z alone: A W = G G^T W
         # and M Z = G K Z are formed once per iteration, in the residual.
         G, K = ranged
-        span = SpanSolver(G, pb.A.values, pb.r_u)
+        span = SpanSolver(G, pb.A.values, r_u)
         apply_A = threaded_product(G.T)
 
         def m_times(Z):
@@ -599,6 +605,7 @@ def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
     # the U-step's M Z d are one product.
     AW = apply_A(W)  # A W, or [A W; G^T W] through the range, or G^T W with the span U-step
     MZ = m_times(Z)  # M Z, or K Z with the span U-step
+    WtW = None
     it = 0
     for it in range(1, max_iter + 1):
         inner_tol = max(inner_floor, 1e-2 * 0.9 ** (it - 1))
@@ -621,9 +628,10 @@ def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
             res_u = minimize_quadratic(W, SplitHessian(apply_A, hess_u), Bu, tol=inner_tol,
                                        max_iter=inner_max_iter, applied0=AW, step0=step0)
         else:  # the same steps in the coefficients of a small subspace
-            res_u = span.u_step(W, AW, gu - rho * ou, MZ * d, d2, rho,
+            res_u = span.u_step(W, AW, gu - rho * ou, MZ * d, d2, rho, WtW=WtW,
                                 tol=inner_tol, max_iter=inner_max_iter, step0=step0)
-        W, step_u = _orthonormal(res_u.W), res_u.step
+        # W^T W of the clean-up check, which the next span U-step's Gram matrix reuses.
+        (W, WtW), step_u = _orthonormal_gram(res_u.W), res_u.step
         # The solver's running A W, unless the clean-up moved W.
         AW = res_u.applied if W is res_u.W else apply_A(W)
 

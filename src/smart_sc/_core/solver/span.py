@@ -65,7 +65,6 @@ class SpanSolver:
     """
 
     def __init__(self, G: np.ndarray, values: np.ndarray, r_u: int):
-        self.G = G
         self.root = np.sqrt(values)[:, None]
         self.Q = G / self.root.T
         self.r_u = r_u
@@ -81,17 +80,17 @@ class SpanSolver:
         return inner_max_iter <= SPAN_MAX_INNER_ITER
 
     def u_step(self, W: np.ndarray, GtW: np.ndarray, P: np.ndarray, KZd: np.ndarray,
-               d2: np.ndarray, rho: float, *, tol: float, max_iter: int,
-               step0: float) -> StiefelResult:
-        """Solve the U-step from ``W``, whose ``G^T W`` is ``GtW``.
+               d2: np.ndarray, rho: float, *, tol: float, max_iter: int, step0: float,
+               WtW: np.ndarray | None = None) -> StiefelResult:
+        """Solve the U-step from ``W``, whose ``G^T W`` is ``GtW`` (``W^T W``: ``WtW``, if known).
 
         ``P`` is ``Gamma_u - rho Omega_u`` (``(p - r_u) x r``) and ``KZd`` is
         ``K Z D`` (``m x r``: ``M Z D = G K Z D``). The result holds ``W`` in
         gene space and, as ``applied``, its ``G^T W``.
         """
-        r_u, m, r = self.r_u, self.G.shape[1], W.shape[1]
+        r_u, m, r = self.r_u, self.Q.shape[1], W.shape[1]
         iq, iw, ip = r_u, r_u + m, r_u + m + r  # block offsets: E, Q, W0, P
-        gram = self._gram(W, GtW, P)
+        gram = self._gram(W, GtW, P, W.T @ W if WtW is None else WtW)
         top, range_rows = gram[:r_u], gram[iq:iw]  # E^T basis, Q^T basis
         root = self.root
 
@@ -118,9 +117,10 @@ class SpanSolver:
         W_new[r_u:] = self.Q[r_u:] @ c[iq:iw] + W[r_u:] @ c[iw:ip] + P @ c[ip:]
         return replace(res, W=W_new)
 
-    def _gram(self, W: np.ndarray, GtW: np.ndarray, P: np.ndarray) -> np.ndarray:
+    def _gram(self, W: np.ndarray, GtW: np.ndarray, P: np.ndarray,
+              WtW: np.ndarray) -> np.ndarray:
         """The Gram matrix of ``[E, Q, W, [0; P]]``; ``Q`` is orthonormal and ``E^T [0; P] = 0``."""
-        r_u, m, r = self.r_u, self.G.shape[1], W.shape[1]
+        r_u, m, r = self.r_u, self.Q.shape[1], W.shape[1]
         iq, iw, ip = r_u, r_u + m, r_u + m + r
         s = ip + r
         gram = np.zeros((s, s))
@@ -131,6 +131,6 @@ class SpanSolver:
         gram[iw:ip, ip:] = W[r_u:].T @ P
         gram += gram.T
         gram[:iw, :iw][np.diag_indices(iw)] = 1.0
-        gram[iw:ip, iw:ip] = W.T @ W
+        gram[iw:ip, iw:ip] = WtW
         gram[ip:, ip:] = P.T @ P
         return gram
