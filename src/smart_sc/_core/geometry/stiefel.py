@@ -43,8 +43,8 @@ def polar(M: np.ndarray) -> np.ndarray:
 def riemannian_gradient(W: np.ndarray, G: np.ndarray, MW: np.ndarray | None = None) -> np.ndarray:
     """Project a Euclidean gradient on the tangent space at ``W`` (embedded metric).
 
-    ``MW`` is ``metric(W)`` when the inner product is ``<X, Y> = <X, M Y>``
-    (see :func:`minimize_quadratic`); ``None`` for the plain one.
+    ``MW`` is ``M W`` when the inner product is ``<X, Y> = <X, M Y>`` (see
+    :func:`minimize_quadratic`); ``None`` (or ``W``) for the plain one.
     """
     WtG = (W if MW is None else MW).T @ G
     return G - W @ (0.5 * (WtG + WtG.T))
@@ -133,7 +133,7 @@ def minimize_quadratic(
     G = combine(W, PW) + B  # the Euclidean gradient H(W) + B
     # f = 1/2 <W, H(W)> + <W, B>, from the gradient the iteration needs anyway.
     f = 0.5 * (_dot(MW, G) + _dot(MW, B))
-    xi = riemannian_gradient(W, G, None if metric is None else MW)
+    xi = riemannian_gradient(W, G, MW)
     Mxi = xi if metric is None else metric(xi)
     gnorm2 = _dot(Mxi, xi)
     step = step0
@@ -156,7 +156,7 @@ def minimize_quadratic(
             if f_new <= C_ref - delta * t * gnorm2:
                 break
             t *= 0.5
-        xi_new = riemannian_gradient(W_new, G_new, None if metric is None else MW_new)
+        xi_new = riemannian_gradient(W_new, G_new, MW_new)
         Mxi_new = xi_new if metric is None else metric(xi_new)
         s = W_new - W
         y = xi_new - xi
