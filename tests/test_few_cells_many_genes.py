@@ -241,6 +241,9 @@ def test_span_u_step_only_where_it_pays():
     assert admm.SpanSolver.pays(4000, 119, 44, 44)
     assert not admm.SpanSolver.pays(281, 19, 24, 3)
     assert not admm.SpanSolver.pays(4000, 119, 900, 44)
+    # Only for the ADMM's short subproblems (coefficients along a singular Gram
+    # matrix's null space drift over long ones), not solve_admm's default of 100.
+    assert admm.SpanSolver.suits(5) and not admm.SpanSolver.suits(100)
 
 
 def _counted(method, calls):
