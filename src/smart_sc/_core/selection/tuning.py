@@ -217,7 +217,7 @@ class FoldData:
         fit's own error.
         """
         if self.residual_spectrum is None:
-            self.residual_spectrum = residual_spectrum(self.held_out, self.train_stats)
+            self.residual_spectrum = zero_fit_spectrum(self.held_out, self.train_stats)
         tail = float(np.maximum(self.residual_spectrum[rank:], 0.0).sum())
         return tail * (1.0 - FLOOR_MARGIN) - FLOOR_MARGIN * float(self.residual_spectrum.sum())
 
@@ -226,7 +226,7 @@ class FoldData:
 FLOOR_MARGIN = 1e-9
 
 
-def residual_spectrum(held_out: RawSums, train: TrainingMeans) -> np.ndarray:
+def zero_fit_spectrum(held_out: RawSums, train: TrainingMeans) -> np.ndarray:
     """Eigenvalues, descending, of ``A^T A`` for the held-out residual ``A`` at ``C = 0``.
 
     ``A = Y - 1 b^T`` in ``held_out``'s shifted coordinates, ``b`` the training
