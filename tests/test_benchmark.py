@@ -186,6 +186,23 @@ def test_full_defaults_run(toy):
     assert smart["rank"] >= 1 and smart["lam"] > 0 and smart["alpha"] >= 0
 
 
+def test_smart_leaves_out_the_unreported_transfer_gain_unless_asked(toy):
+    # The table has no column for the diagnostic, so the benchmark does not compute
+    # it; the data-driven fit it would follow is the same either way.
+    data, seed = _split_data(toy, 0)
+    C0 = TargetRidge().fit(data.X_source, data.Y_source).coef_
+    for name in ("smart", "smart_placebo", "reduced_rank_ridge"):
+        assert bm.BENCHMARK_METHODS[name].build(C0, seed, {}).transfer_gain is False
+    assert bm.BENCHMARK_METHODS["smart"].build(C0, seed, {"transfer_gain": True}).transfer_gain
+    built = bm.BENCHMARK_METHODS["smart"].build(C0, seed, {"rank": 3})
+    built.fit(data.X_target, data.Y_target)
+    with_gain = smart_sc.SMARTRegressor(C0, rank=3, random_state=seed).fit(
+        data.X_target, data.Y_target)
+    assert built.transfer_gain_ is None and with_gain.transfer_gain_ is not None
+    np.testing.assert_array_equal(built.coef_, with_gain.coef_)
+    np.testing.assert_array_equal(built.intercept_, with_gain.intercept_)
+
+
 def test_parallel_equals_sequential(toy):
     source, target = _masks(toy)
     kwargs = {"source_mask": source, "target_mask": target, "source_methods": ("ridge",),

@@ -402,7 +402,9 @@ def benchmark(
         RNA and protein modalities.
     smart_params : dict or None
         Passed to :class:`smart_sc.SMARTRegressor` (e.g. ``rank``,
-        ``structural_rank``, ``cv``); ``random_state`` defaults to the split's seed.
+        ``structural_rank``, ``cv``); ``random_state`` defaults to the split's seed
+        and ``transfer_gain`` to ``False``: the table does not report the
+        diagnostic, and it never changes the coefficients.
     source_params : dict or None
         Parameters per source method, e.g. ``{"lasso": {"n_alphas": 10}}``.
     random_state : int, RandomState, Generator or None, default=0
