@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -202,9 +203,9 @@ class FoldData:
     held_out: RawSums
     train_stats: TrainingMeans  # the training cells' means (all a held-out error reads)
     n_train: int
-    #: Eigenvalues (descending) of ``A^T A``, ``A`` the held-out responses about
-    #: the training intercept at ``C = 0``: see :func:`rank_floor`.
-    residual_spectrum: np.ndarray | None = None
+    #: The held-out residual's spectrum at ``C = 0`` (see :meth:`rank_floor`),
+    #: filled on first use; one assignment, so a thread never sees half of it.
+    residual_spectrum: ZeroFitSpectrum | None = None
 
     def rank_floor(self, rank: int) -> float:
         """A lower bound of the fold's held-out SSE for any ``C`` of rank at most ``rank``.
@@ -213,31 +214,48 @@ class FoldData:
         training intercept at ``C = 0`` and ``B`` the cells about the training
         means: ``B C`` has rank at most ``rank``, so (Eckart-Young) the residual
         is at least the energy of ``A`` beyond its ``rank`` leading directions.
-        Shrunk a hair below that, so that round-off never makes it exceed a
-        fit's own error.
+        Lowered by ``FLOOR_MARGIN`` times the size of the sums it comes from,
+        so that round-off (which scales with them, not with the residual, when
+        the sums' shift is far from the cells) never makes it exceed a fit's
+        own computed error.
         """
-        if self.residual_spectrum is None:
-            self.residual_spectrum = zero_fit_spectrum(self.held_out, self.train_stats)
-        tail = float(np.maximum(self.residual_spectrum[rank:], 0.0).sum())
-        return tail * (1.0 - FLOOR_MARGIN) - FLOOR_MARGIN * float(self.residual_spectrum.sum())
+        spectrum = self.residual_spectrum
+        if spectrum is None:
+            spectrum = self.residual_spectrum = zero_fit_spectrum(self.held_out,
+                                                                  self.train_stats)
+        tail = float(np.maximum(spectrum.values[rank:], 0.0).sum())
+        return tail - FLOOR_MARGIN * spectrum.magnitude
 
 
-#: Relative slack of :meth:`FoldData.rank_floor` (round-off of the eigenvalues).
+#: Slack of :meth:`FoldData.rank_floor`, relative to the size of the sums it is
+#: computed from (their round-off is about 1e-14 of it).
 FLOOR_MARGIN = 1e-9
 
 
-def zero_fit_spectrum(held_out: RawSums, train: TrainingMeans) -> np.ndarray:
-    """Eigenvalues, descending, of ``A^T A`` for the held-out residual ``A`` at ``C = 0``.
+class ZeroFitSpectrum(NamedTuple):
+    """Eigenvalues (descending) of ``A^T A`` and the size of the sums they come from."""
+
+    values: np.ndarray
+    #: ``trace(S_yy) + 2 |b^T s_y| + n b^T b``: bounds the trace of ``A^T A`` and
+    #: sets the scale of its round-off.
+    magnitude: float
+
+
+def zero_fit_spectrum(held_out: RawSums, train: TrainingMeans) -> ZeroFitSpectrum:
+    """The spectrum of ``A^T A`` for the held-out residual ``A`` at ``C = 0``.
 
     ``A = Y - 1 b^T`` in ``held_out``'s shifted coordinates, ``b`` the training
-    intercept of ``C = 0`` (:func:`..sums.stats.shifted_intercept`): ``A^T A =
-    S_yy - b s_y^T - s_y b^T + n b b^T``.
+    intercept of ``C = 0`` (:func:`..sums.stats.shifted_intercept`; zero for a
+    fit without intercept, whose sums are not shifted): ``A^T A = S_yy - b s_y^T
+    - s_y b^T + n b b^T``.
     """
     q = held_out.sy.size
     b = shifted_intercept(held_out, train, np.zeros((held_out.sx.size, q)))
-    gram = (held_out.syy - np.outer(b, held_out.sy) - np.outer(held_out.sy, b)
-            + held_out.n * np.outer(b, b))
-    return np.linalg.eigvalsh(0.5 * (gram + gram.T))[::-1]
+    cross = np.outer(b, held_out.sy)
+    gram = held_out.syy - cross - cross.T + held_out.n * np.outer(b, b)
+    magnitude = (float(np.trace(held_out.syy)) + 2.0 * abs(float(b @ held_out.sy))
+                 + held_out.n * float(b @ b))
+    return ZeroFitSpectrum(np.linalg.eigvalsh(0.5 * (gram + gram.T))[::-1], magnitude)
 
 
 def refit_d(problem: RotatedProblem, state: AdmmState, alpha: float,
@@ -307,11 +325,13 @@ def cv_error(
     # What the folds not yet fitted will add at least (nothing known without a bound).
     floors = ([fold.rank_floor(rank) for fold in folds] if np.isfinite(stop_above)
               else [0.0] * len(folds))
-    ahead = float(sum(floors))
-    for k in range(len(folds)) if fold_order is None else fold_order:
-        if (so_far.min(initial=np.inf) + max(ahead, 0.0)) / total > stop_above:
+    order = list(range(len(folds)) if fold_order is None else fold_order)
+    for i, k in enumerate(order):
+        # Summed afresh, not kept by subtraction: a running difference of large
+        # floors leaves round-off where the folds left have nothing to add.
+        ahead = max(float(sum(floors[j] for j in order[i:])), 0.0)
+        if (so_far.min(initial=np.inf) + ahead) / total > stop_above:
             return np.full(len(shrinkages), np.inf)
-        ahead -= floors[k]
         fold = folds[k]
         pb, best = fit_fold(fold, basis, rank=rank, pair=pair, alpha=alpha, lambdas=lambdas,
                             tol=tol, max_iter=max_iter, inner_max_iter=inner_max_iter,
