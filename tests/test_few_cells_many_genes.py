@@ -246,6 +246,27 @@ def test_span_u_step_only_where_it_pays():
     assert admm.SpanSolver.suits(5) and not admm.SpanSolver.suits(100)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::smart_sc.SmallTargetWarning")
+def test_a_penalised_fit_of_that_size_goes_through_the_span(monkeypatch):
+    # Unforced: 30 cells, 1,000 genes, rank 4 (p r = 4,000, s = 8 + 29 + 8)
+    # passes the size rule, and a fixed-tuning fit routes its U-steps there;
+    # with the route closed it takes the gene-space steps, to round-off. (Ten
+    # iterations: this run amplifies round-off about tenfold every three
+    # iterations, either route, to 1e-4 relative by the fortieth.)
+    X, Y, C0 = _wide_data(seed=2, n=30, p=1000, q=40, r=3)
+    params = dict(rank=4, structural_rank=8, lam=0.01, alpha=1.0, blend=False,
+                  transfer_gain=False, max_iter=10)
+    used = []
+    monkeypatch.setattr(admm.SpanSolver, "u_step", _counted(admm.SpanSolver.u_step, used))
+    fast = SMARTRegressor(C0.T, **params).fit(X, Y)
+    assert fast.n_iter_ == 10 and len(used) == 10
+    monkeypatch.setattr(admm.SpanSolver, "pays", staticmethod(lambda *size: False))
+    slow = SMARTRegressor(C0.T, **params).fit(X, Y)
+    assert len(used) == 10
+    np.testing.assert_allclose(fast.coef_, slow.coef_, atol=1e-8 * np.abs(slow.coef_).max())
+
+
 def _counted(method, calls):
     def counted(*args, **kwargs):
         calls.append(1)

@@ -18,6 +18,10 @@ one product ``H(W)``. And when ``H`` is built from an expensive linear map
 does; :class:`SplitHessian`), every trial's ``P(W_new)`` is
 ``(P(W) - t P(xi)) R(t)``: one expensive product per iteration, however many
 trials the line search makes.
+
+With a metric ``M`` (the manifold ``W^T M W = I``, inner product ``<X, M Y>``;
+see :func:`minimize_quadratic`) the same holds with ``W^T M xi`` skew and
+``xi^T M xi`` in place of ``xi^T xi``.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ basis' Gram matrix as the inner product
 iterates, step sizes and line-search decisions as in gene space, up to
 round-off, for ``s x s`` work per iteration instead of ``p x m``. Building
 the Gram matrix and mapping the solution back cost three products with
-``p`` rows, against about five per iteration in gene space.
+``p`` rows each, against about five per iteration in gene space.
 """
 
 from __future__ import annotations
