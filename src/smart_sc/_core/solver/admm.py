@@ -567,7 +567,7 @@ def _iterate(pb: RotatedProblem, state: AdmmState, *, tol: float, max_iter: int,
         # (span.py), and the iteration carries G^T W and K Z alone: A W = G G^T W
         # and M Z = G K Z are formed once per iteration, in the residual.
         G, K = ranged
-        span = SpanSolver(G, pb.A.values, r_u)
+        span = SpanSolver(*pb.A.range_basis(), r_u)
         apply_A = threaded_product(G.T)
 
         def m_times(Z):

@@ -55,18 +55,18 @@ class SpanSolver:
 
     Parameters
     ----------
-    G
-        The factor of ``A = G G^T`` (``p x m``).
+    Q
+        An orthonormal basis of the design's range (``p x m``), with ``A = Q
+        diag(values) Q^T`` (``LowRankGram.range_basis``).
     values
-        ``G^T G``'s diagonal (the design's non-zero eigenvalues): ``G /
-        sqrt(values)`` is an orthonormal basis of the range.
+        The design's non-zero eigenvalues: ``G = Q diag(sqrt(values))``.
     r_u
         Rows of ``W`` without penalty.
     """
 
-    def __init__(self, G: np.ndarray, values: np.ndarray, r_u: int):
+    def __init__(self, Q: np.ndarray, values: np.ndarray, r_u: int):
+        self.Q = Q
         self.root = np.sqrt(values)[:, None]
-        self.Q = G / self.root.T
         self.r_u = r_u
 
     @staticmethod
