@@ -88,6 +88,16 @@ def test_unrelated_source_costs_little():
     assert np.mean(ratios) <= 1.15
 
 
+def test_a_refit_at_a_given_rank_drops_the_previous_rsc_record(small_sim):
+    sim = small_sim
+    est = SMARTRegressor(sim.source_coef, blend=False, random_state=0).fit(sim.X, sim.Y)
+    record = est.rank_selection_
+    assert int(np.sum(record["eigenvalues"] >= record["threshold"])) == min(
+        est.cv_results_["ranks"])
+    est.set_params(rank=2, structural_rank=(4, 4), lam=0.1, alpha=0.0).fit(sim.X, sim.Y)
+    assert est.rank_ == 2 and est.rank_selection_ is None
+
+
 def test_same_random_state_same_result_bit_for_bit(small_sim):
     sim = small_sim
     a = SMARTRegressor(sim.source_coef, random_state=3).fit(sim.X, sim.Y)

@@ -187,6 +187,11 @@ class SMARTRegressor(StatsLinearRegressor):
         exceed the best penalty-off candidate's error cannot be chosen and is
         not fitted on the remaining folds: its row is ``inf`` and
         ``stopped_early`` marks it.
+    rank_selection_ : dict or None
+        RSC's record when it chose the rank: ``eigenvalues``, ``threshold``,
+        ``sigma2`` (its noise level) and ``shrunk_noise_estimate`` (whether
+        that came from a ridge fit, on an ill-posed design); ``None`` when
+        ``rank`` was given.
     blend_ : dict or None
         ``components``, ``weights``, each component's cross-validated MSE
         (``cv_mse``) and the blend's (``blend_cv_mse``); ``None`` with
@@ -380,11 +385,12 @@ class SMARTRegressor(StatsLinearRegressor):
         self.components_v_ = fit.V
         self.small_target_ = fit.ill_posed
         self.transfer_gain_ = _gain_record(fit.transfer_gain)
-        if fit.rank_selection is not None:
-            self.rank_selection_ = {
-                "eigenvalues": fit.rank_selection.eigenvalues,
-                "threshold": fit.rank_selection.threshold,
-                "sigma2": fit.rank_selection.sigma2,
-                "shrunk_noise_estimate": fit.rank_selection.shrunk,
-            }
+        # Set on every fit, so that a refit at a fixed rank does not keep the
+        # previous fit's RSC record.
+        self.rank_selection_ = None if fit.rank_selection is None else {
+            "eigenvalues": fit.rank_selection.eigenvalues,
+            "threshold": fit.rank_selection.threshold,
+            "sigma2": fit.rank_selection.sigma2,
+            "shrunk_noise_estimate": fit.rank_selection.shrunk,
+        }
         return self

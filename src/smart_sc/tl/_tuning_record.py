@@ -81,7 +81,7 @@ def tuning_record(estimator) -> dict:
     if gain is not None:
         # Per protein it goes to the protein modality's .var, aligned by name.
         out["transfer_gain"] = {k: v for k, v in gain.items() if not k.startswith("per_target")}
-    selection = getattr(estimator, "rank_selection_", None)
+    selection = estimator.rank_selection_
     if selection is not None:
         out["rank_selection"] = {"method": "RSC", **selection}
     cv = estimator.cv_results_
