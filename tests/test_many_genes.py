@@ -63,6 +63,25 @@ def test_through_the_cells_refuses_data_driven_tuning_with_what_to_fix():
                        alpha=0.0).fit(X, Y)
 
 
+def test_auto_tunes_a_few_cell_target_above_the_gene_threshold(monkeypatch):
+    # Above the threshold "auto" goes through the cells, which cannot tune; a
+    # target with fewer cells than half the genes takes the Gram route instead,
+    # where no p x p matrix is formed, and is tuned as usual (the same fit as
+    # gram="full"). With more cells the error still says what to fix.
+    import smart_sc._core.fit as fit_module
+
+    monkeypatch.setattr(fit_module, "CELLS_ABOVE_GENES", 30)
+    X, Y, _, C0 = _data(seed=4, n=30, p=80, q=6)
+    kw = dict(blend=False, random_state=0)
+    auto = SMARTRegressor(C0.T, **kw).fit(X, Y)
+    full = SMARTRegressor(C0.T, gram="full", **kw).fit(X, Y)
+    np.testing.assert_array_equal(auto.coef_, full.coef_)
+    assert auto.cv_results_
+    X, Y, _, C0 = _data(seed=4, n=50, p=80, q=6)
+    with pytest.raises(ValueError, match="80 x 80 Gram matrix"):
+        SMARTRegressor(C0.T, **kw).fit(X, Y)
+
+
 def test_twenty_thousand_genes_fit_without_a_gene_by_gene_matrix():
     # The default ("auto") goes through the cells above 8,000 genes; the dense
     # Gram matrix alone would be 3.2 GB, the peak here stays far below it.

@@ -77,7 +77,8 @@ TUNINGS = ("fast", "paper")
 #: How products with S_xx are made: the p x p Gram matrix, or through the cells.
 GRAMS = ("auto", "full", "cells")
 #: With gram="auto", more features than this go through the cells: the Gram
-#: matrix would take 0.5 GB and its eigendecomposition minutes.
+#: matrix would take 0.5 GB and its eigendecomposition minutes. Not with fewer
+#: cells than half the features, where the Gram route forms no p x p matrix.
 CELLS_ABOVE_GENES = 8000
 #: Targets with fewer cells get their blend weights from this many K-fold partitions.
 BLEND_REPEATS_BELOW = 100
@@ -275,7 +276,9 @@ def _through_cells(X, s: SmartSettings, has_source: bool) -> bool:
     The Gram matrix is then never formed.
     """
     p = X.shape[1]
-    if s.gram == "full" or (s.gram == "auto" and p <= CELLS_ABOVE_GENES):
+    # With few cells in memory the Gram route never forms the p x p matrix
+    # either (products go through a rank-n factor), and it can tune.
+    if s.gram == "full" or (s.gram == "auto" and (p <= CELLS_ABOVE_GENES or few_cells(X))):
         return False
     free = {"rank": s.rank, "lam": s.lam, "alpha": s.alpha}
     if has_source:
