@@ -424,11 +424,17 @@ def test_a_file_changed_after_it_was_written_is_refused(saved, edit):
         SourceModel.load(path)
 
 
-def test_an_unchanged_file_passes_the_digest_and_one_without_a_digest_loads(saved):
+def test_an_unchanged_file_passes_the_digest_and_one_without_a_digest_is_refused(saved):
     model, path = saved
     assert SourceModel.load(path).equals(model)
-    _edit(path, lambda adata: adata.uns["smart_sc_source_model"].pop("sha256"))
-    assert SourceModel.load(path).equals(model)  # written before digests existed
+
+    def drop_digest_and_edit(adata):  # deleting the digest must not let an edit through
+        adata.uns["smart_sc_source_model"].pop("sha256")
+        adata.X[0, 0] += 100.0
+
+    _edit(path, drop_digest_and_edit)
+    with pytest.raises(ValueError, match=r"has no sha256 digest.*Re-export"):
+        SourceModel.load(path)
 
 
 def test_nonfinite_values_in_file(saved):

@@ -223,11 +223,17 @@ def _read_h5ad(path: Path, not_ours: str) -> Parts:
 def _check_digest(meta: dict, coef: pd.DataFrame, intercept: np.ndarray, path: Path) -> None:
     """Refuse a file whose content no longer matches the digest written with it.
 
-    Files written before the digest existed have none and load as before.
+    Every ``.h5ad`` model file is written with its digest, so one without it
+    is refused too: removing the digest must not be a way round it. (The
+    digest catches edits and corruption; it is not a signature, and whoever
+    recomputes it can still forge a file.)
     """
     stored = meta.get("sha256")
     if stored is None:
-        return
+        raise ValueError(
+            f"{path} has no sha256 digest in .uns[{UNS_KEY!r}]: every SourceModel file is "
+            "written with one, so it was removed or the file was not written by "
+            "SourceModel.save. Re-export the model from its source")
     found = content_digest(coef.index, coef.columns, coef.to_numpy(), intercept,
                            str(meta.get("provenance", "{}")))
     if str(stored) != found:
