@@ -277,6 +277,29 @@ def test_source_shape_and_content_are_checked(small_sim):
         SMARTRegressor(bad).fit(sim.X, sim.Y)
 
 
+def test_a_named_source_is_matched_to_the_design_by_gene_name(small_sim):
+    import pandas as pd
+
+    from smart_sc.baselines import SourceOnly
+
+    sim = small_sim
+    genes = [f"g{j}" for j in range(sim.X.shape[1])]
+    X = pd.DataFrame(sim.X, columns=genes)
+    C0 = pd.DataFrame(sim.source_coef, columns=genes)
+    shuffled = C0[genes[::-1]]
+    kw = dict(rank=3, structural_rank=6, lam=0.05, alpha=0.0, blend=False,
+              transfer_gain=False)
+    ordered = SMARTRegressor(C0, **kw).fit(X, sim.Y)
+    np.testing.assert_array_equal(SMARTRegressor(shuffled, **kw).fit(X, sim.Y).coef_,
+                                  ordered.coef_)
+    np.testing.assert_array_equal(SourceOnly(shuffled).fit(X, sim.Y).coef_,
+                                  SourceOnly(C0).fit(X, sim.Y).coef_)
+    renamed = shuffled.rename(columns={"g0": "CD3E"})
+    with pytest.raises(ValueError, match=r"1 of X's 30 genes are missing \(e.g. \['g0'\]\)"
+                       r".*1 are not in X \(e.g. \['CD3E'\]\)"):
+        SMARTRegressor(renamed, **kw).fit(X, sim.Y)
+
+
 def test_rank_above_the_source_rank_is_refused(small_sim):
     sim = small_sim
     low = sim.source_coef_pq[:, :2] @ np.eye(2, sim.Y.shape[1])  # rank-2 source

@@ -77,11 +77,15 @@ class SMARTRegressor(StatsLinearRegressor):
     ----------
     source_coef : array-like of shape (n_targets, n_features) or None
         Source coefficients in scikit-learn orientation (a fitted
-        ``Ridge().coef_`` can be passed as is). ``None`` fits the no-transfer
-        special case: target-only rank-``r`` reduced-rank regression.
+        ``Ridge().coef_`` can be passed as is). A DataFrame with the genes as
+        columns is matched to ``X``'s columns by name when ``X`` is a
+        DataFrame too (reordered; missing genes are an error); otherwise genes
+        are matched by position. ``None`` fits the no-transfer special case:
+        target-only rank-``r`` reduced-rank regression.
     rank : int or None
         Rank ``r`` of the target coefficient matrix; ``None`` selects it by RSC,
-        capped at the source's rank.
+        capped at the source's rank. A given rank above the source's rank,
+        ``min(n_features, n_targets)`` or the design's rank is an error.
     structural_rank : int, (int, int) or None
         Structural ranks ``(r_u, r_v)``: how many leading source singular
         vectors span the subspaces the target may use freely. An int ties them.
@@ -91,7 +95,11 @@ class SMARTRegressor(StatsLinearRegressor):
     lam : float or None
         Weight of the L1 penalty on the target's departure from the source
         subspaces (``lam_u = lam_v``). ``None``: chosen by BIC over
-        ``logspace(-3, 2, 10)``.
+        ``logspace(-3, 2, 10)``, the paper's range. The penalty is weighed
+        against the per-cell loss, so its scale is that of ``y`` squared: the
+        range suits responses of unit scale (CLR or standardised proteins, as
+        in the paper); multiplying ``y`` by ``c`` acts like dividing ``lam``
+        by ``c**2``.
     alpha : float or None
         Ridge shrinkage ``(alpha/2) ||C||_F^2`` added to the per-cell loss
         ``(1/2n) ||Y - XC||_F^2``. ``0`` is the paper's estimator; ``None``
@@ -142,7 +150,11 @@ class SMARTRegressor(StatsLinearRegressor):
         there are that few cells; there a data-driven fit raises an error that
         says what to fix.
     tol : float
-        ADMM stopping tolerance on both primal and dual residuals.
+        ADMM stopping tolerance on both primal and dual residuals (the
+        paper's rule). The dual residual is a gradient of the per-cell loss,
+        in the units of ``y`` squared: on responses far below unit scale the
+        iteration stops early (``converged_`` then says little); scale ``y``
+        or lower ``tol``.
     max_iter : int
         Maximal number of ADMM iterations (``t_max``).
     cv : int
@@ -341,7 +353,8 @@ class SMARTRegressor(StatsLinearRegressor):
         if self.source_coef is None:
             logger.info("no source_coef: fitting target-only reduced-rank regression")
         else:
-            C0 = check_source_coef(self.source_coef, p, q)
+            C0 = check_source_coef(self.source_coef, p, q,
+                                   getattr(self, "feature_names_in_", None))
         pair = _structural_pair(self.structural_rank, p, q)
 
         settings = SmartSettings(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import (
@@ -56,12 +57,17 @@ __all__ = [
 DEFAULT_ALPHAS: tuple[float, ...] = DEFAULT_RIDGE_ALPHAS
 
 
-def check_source_coef(source_coef, n_features: int, n_targets: int) -> np.ndarray:
+def check_source_coef(source_coef, n_features: int, n_targets: int,
+                      feature_names=None) -> np.ndarray:
     """Validate source coefficients (``(n_targets, n_features)``) and return ``C0`` (p x q).
 
     A 1-D ``source_coef`` is taken as one response, as scikit-learn stores the
-    ``coef_`` of a single-output fit.
+    ``coef_`` of a single-output fit. A DataFrame whose columns name the genes
+    is put in the order of ``feature_names`` (the training design's columns,
+    when it had names); genes missing on either side are an error.
     """
+    if feature_names is not None and isinstance(source_coef, pd.DataFrame):
+        source_coef = _genes_in_design_order(source_coef, feature_names)
     C0 = np.asarray(source_coef, dtype=np.float64)
     if C0.ndim == 1:
         C0 = C0[None, :]
@@ -77,6 +83,25 @@ def check_source_coef(source_coef, n_features: int, n_targets: int) -> np.ndarra
         )
     check_finite(C0, "source_coef")
     return C0.T.copy()
+
+
+def _genes_in_design_order(source_coef: pd.DataFrame, feature_names) -> pd.DataFrame:
+    """Put the source's columns in the design's order by name; name the genes that differ."""
+    genes = pd.Index(np.asarray(feature_names, dtype=object))
+    columns = pd.Index(source_coef.columns)
+    if columns.equals(genes):
+        return source_coef
+    if columns.has_duplicates:
+        raise ValueError(f"source_coef's columns (genes) are not unique, e.g. "
+                         f"{list(columns[columns.duplicated()][:5])}")
+    missing, extra = genes.difference(columns, sort=False), columns.difference(genes, sort=False)
+    if len(missing) or len(extra):
+        raise ValueError(
+            f"source_coef's columns name genes other than X's: {len(missing)} of X's "
+            f"{len(genes)} genes are missing (e.g. {list(missing[:5])}) and {len(extra)} are "
+            f"not in X (e.g. {list(extra[:5])}); pass the source with X's genes as columns, "
+            "or plain arrays in the same order")
+    return source_coef.loc[:, genes]
 
 
 class StatsLinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):

@@ -131,7 +131,8 @@ class _GivenSource:
 
     def _source_pq(self, n_features: int, n_targets: int) -> np.ndarray:
         """Return ``C0`` (p x q) from ``source_coef`` (q x p), checked against the data."""
-        return check_source_coef(self.source_coef, n_features, n_targets)
+        return check_source_coef(self.source_coef, n_features, n_targets,
+                                 getattr(self, "feature_names_in_", None))
 
 
 # --------------------------------------------------------------------------- estimators
