@@ -380,16 +380,20 @@ def test_preprocessing_record_reaches_source_model(raw):
 
 
 def _snapshot(m):
-    return {name: (a.shape, a.X.copy(), dict(a.layers), list(a.var_names))
+    return {name: (a.shape, a.X.copy(), {k: _dense(v).copy() for k, v in a.layers.items()},
+                   list(a.var_names), sorted(a.uns), list(a.var.columns))
             for name, a in m.mod.items()}
 
 
 def _unchanged(m, before):
     after = _snapshot(m)
-    for name, (shape, X, layers, var) in before.items():
-        s2, X2, layers2, var2 = after[name]
+    for name, (shape, X, layers, var, uns, columns) in before.items():
+        s2, X2, layers2, var2, uns2, columns2 = after[name]
         assert s2 == shape and var2 == var and set(layers2) == set(layers)
+        assert uns2 == uns and columns2 == columns
         assert (abs(X2 - X)).sum() == 0 if hasattr(X, "toarray") else np.array_equal(X2, X)
+        for key, values in layers.items():
+            np.testing.assert_array_equal(layers2[key], values)
 
 
 @pytest.mark.parametrize("problem", ["nan_protein", "missing_modality", "missing_layer",
@@ -455,3 +459,68 @@ def test_prepare_citeseq_refuses_overlapping_populations(raw):
     with pytest.raises(ValueError, match="overlap in 3 cell"):
         pp.prepare_citeseq(m, source_mask=is_nk, target_mask=target, n_top_genes=100, top_k=20)
     _unchanged(m, before)
+
+
+@pytest.mark.parametrize(("group", "n_cells"), [("target", 1), ("target", 2), ("source", 2)])
+def test_prepare_citeseq_refuses_a_tiny_population_before_any_step(raw, group, n_cells):
+    # Screening needs 3 cells per population; with 1 target cell the constant-feature
+    # step had already emptied both modalities when screening refused the group.
+    m = raw.copy()
+    is_nk = (m.obs["cell_type"] == "NK").to_numpy()
+    masks = {"source": is_nk, "target": ~is_nk}
+    tiny = np.zeros(m.n_obs, dtype=bool)
+    tiny[np.flatnonzero(masks[group])[:n_cells]] = True
+    masks[group] = tiny
+    before, shape = _snapshot(m), m.shape
+    with pytest.raises(ValueError, match=rf"group '{group}' has {n_cells} cell\(s\).*at least "
+                                         rf"3.*{group}_mask"):
+        pp.prepare_citeseq(m, source_mask=masks["source"], target_mask=masks["target"],
+                           n_top_genes=100, top_k=20)
+    _unchanged(m, before)
+    assert m.shape == shape and "smart_sc_preprocessing" not in m["rna"].uns
+
+
+def test_prepare_citeseq_refuses_one_modality_as_both_before_any_step(raw):
+    # With layer=None the CLR found the RNA normalised and refused it, after normalising it.
+    m = raw.copy()
+    is_nk = (m.obs["cell_type"] == "NK").to_numpy()
+    before = _snapshot(m)
+    with pytest.raises(ValueError, match="modality_in and modality_out are both 'rna'"):
+        pp.prepare_citeseq(m, source_mask=is_nk, target_mask=~is_nk, modality_out="rna",
+                           layer=None, n_top_genes=100, top_k=20)
+    _unchanged(m, before)
+
+
+def test_prepare_citeseq_refuses_an_anndata_unchanged_and_says_what_to_pass(raw):
+    # An AnnData with proteins in .obsm used to get the proteins' per-cell CLR applied to
+    # its RNA (every cell centred) and its proteins left as raw counts, silently.
+    import anndata as ad
+    import mudata as md
+
+    adata = raw["rna"].copy()
+    counts = pd.DataFrame(raw["prot"].layers["counts"], index=adata.obs_names,
+                          columns=raw["prot"].var_names)
+    adata.obsm["prot"] = counts.copy()
+    is_nk = (adata.obs["cell_type"] == "NK").to_numpy()
+    X0, layer0, uns0 = adata.X.copy(), adata.layers["counts"].copy(), sorted(adata.uns)
+    var0 = adata.var.copy()
+    with pytest.raises(TypeError, match=r"needs a MuData.*got an AnnData") as err:
+        pp.prepare_citeseq(adata, source_mask=is_nk, target_mask=~is_nk, n_top_genes=100,
+                           top_k=20)
+    message = str(err.value)
+    for words in ("mudata.MuData", "drop_constant_features", "screen_genes", ".obsm['prot']"):
+        assert words in message
+    assert adata.shape == raw["rna"].shape and sorted(adata.uns) == uns0
+    assert (adata.X != X0).nnz == 0 and (adata.layers["counts"] != layer0).nnz == 0
+    pd.testing.assert_frame_equal(adata.var, var0)
+    pd.testing.assert_frame_equal(adata.obsm["prot"], counts)
+    # The MuData the message describes is accepted, and its proteins are CLR-transformed.
+    prot = ad.AnnData(adata.obsm["prot"])
+    prot.layers["counts"] = prot.X.copy()
+    mdata = md.MuData({"rna": adata, "prot": prot})
+    pp.prepare_citeseq(mdata, source_mask=is_nk, target_mask=~is_nk, n_top_genes=100, top_k=20)
+    logs = np.log1p(counts.to_numpy(dtype=np.float64))
+    np.testing.assert_allclose(mdata["prot"].X, logs - logs.mean(axis=1, keepdims=True),
+                               atol=1e-10)
+    with pytest.raises(TypeError, match=r"expected a MuData or an AnnData, got DataFrame"):
+        pp.prepare_citeseq(counts, source_mask=is_nk, target_mask=~is_nk)

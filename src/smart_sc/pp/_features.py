@@ -208,6 +208,20 @@ def correlation(X, Y) -> tuple[np.ndarray, np.ndarray]:
     return corr, ~ok_x
 
 
+#: The fewest cells of a population :func:`screen_genes` computes correlations on.
+MIN_SCREEN_CELLS = 3
+
+
+def check_screen_groups(populations: dict, hint: str = "") -> None:
+    """Every population (``{name: cell names}``) has enough cells to screen genes on."""
+    for name, cells in populations.items():
+        if len(cells) < MIN_SCREEN_CELLS:
+            raise ValueError(
+                f"group {name!r} has {len(cells)} cell(s) with both modalities; screening "
+                f"needs at least {MIN_SCREEN_CELLS} to compute correlations{hint}"
+            )
+
+
 def check_top_k(top_k) -> None:
     """:func:`screen_genes`'s ``top_k``, checked before anything is changed."""
     if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
@@ -294,16 +308,12 @@ def screen_genes(
         data = copy_data(data)
     pair = resolve_modalities(data, modality_in, modality_out)
     populations = resolve_groups(pair, groups)
+    check_screen_groups(populations)
     genes = pd.Index(pair.rna.var_names)
     union = np.zeros(len(genes), dtype=bool)
     columns = {}
     counts = {}
     for name, cells in populations.items():
-        if len(cells) < 3:
-            raise ValueError(
-                f"group {name!r} has {len(cells)} cell(s) with both modalities; screening needs "
-                "at least 3 to compute correlations"
-            )
         X, Y = _group_matrices(pair, cells, layer_in, layer_out)
         corr, unusable = correlation(X, Y)
         score = np.sqrt((corr**2).sum(axis=1))

@@ -7,10 +7,26 @@ import numpy as np
 from ..get import check_counts, get_matrix, resolve_modalities
 from ..get._masks import resolve_groups
 from ..get._modalities import copy_data, modality_adata
-from ._features import check_top_k, drop_constant_features, screen_genes
+from ._features import check_screen_groups, check_top_k, drop_constant_features, screen_genes
 from ._normalize import check_clr_flavor, check_normalize_args, clr_proteins, normalize_rna
 
 __all__ = ["prepare_citeseq"]
+
+
+def _refuse_obsm_proteins(modality_in: str, modality_out: str, layer) -> None:
+    """Only a MuData: on an AnnData the steps would take the RNA for the proteins too."""
+    need = (f"prepare_citeseq needs a MuData with modalities {modality_in!r} (RNA) and "
+            f"{modality_out!r} (proteins)")
+    key = repr(modality_out)
+    layers = f"prot.layers[{layer!r}] = prot.X.copy(); " if layer is not None else ""
+    raise TypeError(
+        f"{need}, got an AnnData: the protein CLR would run on its RNA and leave the "
+        f"proteins in .obsm[{key}] as raw counts. Pass a MuData, e.g. prot = anndata.AnnData("
+        f"adata.obsm[{key}]); {layers}mudata.MuData({{{modality_in!r}: adata, {key}: prot}}); "
+        "or run the steps on the AnnData: pp.normalize_rna, the CLR of the proteins "
+        f"(pp.clr_proteins on an AnnData of them, stored back in .obsm[{key}]), then "
+        f"pp.drop_constant_features and pp.screen_genes, which read proteins from .obsm[{key}]"
+    )
 
 
 def _validate_before_changing(mdata, modality_in, modality_out, layer, groups,
@@ -18,8 +34,9 @@ def _validate_before_changing(mdata, modality_in, modality_out, layer, groups,
     """Every check the steps would make, before the first step changes anything.
 
     The steps work in place; a failure half-way (a NaN in the proteins found
-    after the RNA was normalised and cut to its HVGs, or a bad ``top_k`` found
-    at the last step) would leave the user's object half-processed.
+    after the RNA was normalised and cut to its HVGs, a bad ``top_k`` or a
+    population too small to screen found at the last step) would leave the
+    user's object half-processed.
     """
     check_normalize_args(settings["target_sum"], settings["n_top_genes"])
     check_clr_flavor(settings["clr_flavor"])
@@ -30,6 +47,13 @@ def _validate_before_changing(mdata, modality_in, modality_out, layer, groups,
     if not isinstance(settings["key_added"], str) or not settings["key_added"]:
         raise ValueError(f"key_added must be a non-empty str, got {settings['key_added']!r}")
     pair = resolve_modalities(mdata, modality_in, modality_out)
+    if pair.prot is None:  # an AnnData with the proteins in .obsm
+        _refuse_obsm_proteins(modality_in, modality_out, layer)
+    if pair.rna is pair.prot:  # the CLR would find the RNA normalised, or transform it
+        names = (f"are both {modality_in!r}" if modality_in == modality_out
+                 else f"({modality_in!r}, {modality_out!r}) are one AnnData")
+        raise ValueError(f"modality_in and modality_out {names}; the RNA and the proteins "
+                         "must be two modalities")
     for modality in (modality_in, modality_out):
         adata = modality_adata(mdata, modality)
         if layer is not None and layer not in adata.layers:
@@ -47,6 +71,8 @@ def _validate_before_changing(mdata, modality_in, modality_out, layer, groups,
         # check would count it twice.
         raise ValueError(f"source_mask and target_mask overlap in {len(both)} cell(s), e.g. "
                          f"{list(both[:5])}; a cell cannot be both source and target")
+    for name, cells in populations.items():  # screen_genes' check, the last step's
+        check_screen_groups({name: cells}, f": {name}_mask must select more")
 
 
 def prepare_citeseq(
@@ -78,14 +104,21 @@ def prepare_citeseq(
     and scaling use all cells of ``mdata``: pass only the cells the analysis
     is about.
 
+    Everything the steps check is checked before the first step: on an error
+    the object is unchanged.
+
     Parameters
     ----------
     mdata : mudata.MuData
         Raw counts in ``layer`` (or ``.X`` with ``layer=None``) of both
-        modalities.
+        modalities. Only a MuData: an AnnData with proteins in ``.obsm`` is
+        refused; make a MuData of it, or run the steps
+        (:func:`drop_constant_features` and :func:`screen_genes` read proteins
+        from ``.obsm``).
     source_mask, target_mask
         The source and target cells: boolean arrays over ``mdata.obs_names``,
-        lists of obs names, or names of boolean ``.obs`` columns.
+        lists of obs names, or names of boolean ``.obs`` columns. Disjoint,
+        with at least 3 cells with both modalities each (for screening).
     modality_in, modality_out : str, default="rna", "prot"
         The RNA and protein modalities.
     layer : str or None, default="counts"
@@ -110,6 +143,16 @@ def prepare_citeseq(
     mudata.MuData or None
         ``None`` if ``copy=False``, else the processed copy. Every step is
         recorded in ``.uns["smart_sc_preprocessing"]`` of the modalities.
+
+    Raises
+    ------
+    TypeError
+        ``mdata`` is not a MuData (an AnnData is refused with how to make one).
+    ValueError
+        A bad argument; a missing modality or layer; ``modality_in`` and
+        ``modality_out`` naming one AnnData; counts that are not raw counts
+        (NaN, negative, non-integer); duplicated names; a bad mask;
+        overlapping populations; a population with fewer than 3 cells.
 
     Examples
     --------
