@@ -176,6 +176,21 @@ def test_dense_and_sparse_inputs_agree(small_sim):
         assert np.allclose(sparse.predict(fmt(X)), dense.predict(X), atol=1e-8)
 
 
+def test_round_off_ties_in_bic_go_to_the_larger_lambda():
+    # Above lambda_max every fit is the same point; dense and sparse storage of
+    # the same cells differ in the round-off of its RSS, and that alone must not
+    # decide which lambda is reported (it did: 100 dense, 7.7 sparse).
+    sim = simulate_transfer(120, 30, 8, rank=3, structural_rank=6, random_state=0)
+    X = sim.X.copy()
+    X[np.abs(X) < 0.5] = 0.0
+    fits = [SMARTRegressor(sim.source_coef, random_state=0).fit(x, sim.Y + 3.0)
+            for x in (X, sp.csr_matrix(X))]
+    bic = fits[0].bic_path_["bic"]
+    assert np.ptp(bic[:4]) < 1e-12 and bic[4] > bic[0] + 1e-3  # four tied, then worse
+    assert fits[0].lam_ == fits[1].lam_ == fits[0].bic_path_["lambdas"].max()
+    np.testing.assert_allclose(fits[1].coef_, fits[0].coef_, atol=1e-12)
+
+
 def test_one_dimensional_target(small_sim):
     sim = small_sim
     y = sim.Y[:, 0]

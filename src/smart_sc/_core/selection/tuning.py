@@ -113,8 +113,8 @@ def fit_lambda_path(
     """Fit SMART for each tied ``lam_u = lam_v`` in ``lambdas`` and score by BIC.
 
     The path runs from the largest lambda down, each fit starting from the
-    previous solution when that converged (else from ``state0``); ties in BIC go
-    to the larger lambda (the simpler model).
+    previous solution when that converged (else from ``state0``); ties in BIC
+    (within :data:`BIC_TIE`: round-off) go to the larger lambda (the simpler model).
     Fits that did not converge are not chosen while a converged one exists.
     With one lambda this is a single fit.
     """
@@ -145,8 +145,20 @@ def fit_lambda_path(
     # lambda). Without any converged fit, all are compared.
     converged = np.array([res.converged for res in results])
     eligible = np.where(converged, scores, np.inf) if converged.any() else scores
-    best = int(np.argmin(eligible))
-    return PathFit(lambdas=lams, bic=scores, results=results, best=best)
+    return PathFit(lambdas=lams, bic=scores, results=results, best=first_within_tie(eligible))
+
+
+#: BICs closer than this are tied. The fits above ``lambda_max`` are the same
+#: point, and their BICs differ only in the round-off of the RSS (about 1e-14;
+#: dense and sparse storage of the same cells ordered them differently), while
+#: one more non-zero in ``Omega`` moves the BIC by ``log(nq) / nq`` (1e-3 for
+#: 10,000 values).
+BIC_TIE = 1e-10
+
+
+def first_within_tie(scores: np.ndarray) -> int:
+    """Index of the first score within :data:`BIC_TIE` of the smallest (the largest lambda)."""
+    return int(np.flatnonzero(scores <= scores.min() + BIC_TIE)[0])
 
 
 def structural_rank_grid(r: int, source_rank: int, p: int, q: int,
