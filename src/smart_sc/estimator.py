@@ -142,13 +142,12 @@ class SMARTRegressor(StatsLinearRegressor):
         through the cells instead (two passes of ``X`` per product), which
         needs all tuning fixed (``rank``, ``structural_rank``, ``lam``,
         ``alpha``) and ``blend=False``, and starts the iteration from the
-        source's leading subspaces rather than a ridge fit. With fewer cells
-        in memory than half the features, ``"full"`` forms no ``p x p``
-        matrix either: its products go through a rank-``n`` factor.
-        ``"auto"`` uses ``"cells"`` above 8,000 features, where the Gram
-        matrix would take 0.5 GB and its eigendecomposition minutes, unless
-        there are that few cells; there a data-driven fit raises an error that
-        says what to fix.
+        source's leading subspaces rather than a ridge fit. ``"auto"`` uses
+        ``"cells"`` above 8,000 features, where the Gram matrix would take
+        0.5 GB and its eigendecomposition minutes. There a data-driven fit on
+        fewer cells (in memory) than half the features stays on the Gram
+        route, whose per-fold sums then keep the cells and form no ``p x p``
+        matrix; with more cells it raises an error that says what to fix.
     tol : float
         ADMM stopping tolerance on both primal and dual residuals (the
         paper's rule). The dual residual is a gradient of the per-cell loss,

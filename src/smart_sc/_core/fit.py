@@ -77,8 +77,9 @@ TUNINGS = ("fast", "paper")
 #: How products with S_xx are made: the p x p Gram matrix, or through the cells.
 GRAMS = ("auto", "full", "cells")
 #: With gram="auto", more features than this go through the cells: the Gram
-#: matrix would take 0.5 GB and its eigendecomposition minutes. Not with fewer
-#: cells than half the features, where the Gram route forms no p x p matrix.
+#: matrix would take 0.5 GB and its eigendecomposition minutes. A fit that
+#: tunes, on fewer cells than half the features, stays on the Gram route: its
+#: per-fold sums then form no p x p matrix.
 CELLS_ABOVE_GENES = 8000
 #: Targets with fewer cells get their blend weights from this many K-fold partitions.
 BLEND_REPEATS_BELOW = 100
@@ -276,9 +277,7 @@ def _through_cells(X, s: SmartSettings, has_source: bool) -> bool:
     The Gram matrix is then never formed.
     """
     p = X.shape[1]
-    # With few cells in memory the Gram route never forms the p x p matrix
-    # either (products go through a rank-n factor), and it can tune.
-    if s.gram == "full" or (s.gram == "auto" and (p <= CELLS_ABOVE_GENES or few_cells(X))):
+    if s.gram == "full" or (s.gram == "auto" and p <= CELLS_ABOVE_GENES):
         return False
     free = {"rank": s.rank, "lam": s.lam, "alpha": s.alpha}
     if has_source:
@@ -287,6 +286,10 @@ def _through_cells(X, s: SmartSettings, has_source: bool) -> bool:
             free["source_pull"] = s.source_pull
     missing = [name for name, value in free.items() if value is None]
     if missing or s.blend:
+        if s.gram == "auto" and few_cells(X):
+            # Tuning reads per-fold sums, which with few cells in memory are kept
+            # as the cells (no p x p matrix; a fixed fit's one total would be one).
+            return False
         gb = 8 * p * p / 1e9
         raise ValueError(
             f"{p} features: choosing {', '.join(missing) or 'the blend weights'} from the "
