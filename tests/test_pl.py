@@ -408,3 +408,11 @@ def test_training_and_held_out_scores_are_not_mixed(fitted):
         pl.scores_from_uns(m, ["smart", "held_out"])
     ax = pl.protein_scores(m, keys="held_out", show=False)
     assert ax.get_ylabel() == "pearson on evaluated cells"
+
+
+def test_scores_from_uns_lists_the_keys_of_every_place_searched(fitted):
+    # It listed the RNA modality's .uns only, never the MuData's, where fits live.
+    mdata, _ = fitted
+    with pytest.raises(ValueError, match=r"no results stored under key 'nokey': the MuData's "
+                       r"\.uns has \[.*'smart'.*\] and \.uns of modality 'rna' has "):
+        pl.scores_from_uns(mdata, "nokey")

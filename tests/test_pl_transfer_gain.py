@@ -47,3 +47,20 @@ def test_a_fit_without_a_gain_says_why():
     adata.uns["smart"] = {"rank": 3}
     with pytest.raises(ValueError, match=r"no transfer gain.*transfer_gain=True"):
         pl.transfer_gain(adata, show=False)
+
+
+def test_a_missing_key_lists_the_uns_of_every_place_searched():
+    # It listed the RNA modality's .uns only, never the MuData's, where fits live.
+    from mudata import MuData
+
+    rna = ad.AnnData(np.zeros((2, 1)))
+    rna.uns["log1p"] = {"base": None}
+    mdata = MuData({"rna": rna, "prot": ad.AnnData(np.zeros((2, 1)))})
+    mdata.uns["smart_other"] = _data().uns["smart"]
+    with pytest.raises(ValueError, match=r"no results stored under key 'smart': the MuData's "
+                       r"\.uns has \['smart_other'\] and \.uns of modality 'rna' has "
+                       r"\['log1p'\]"):
+        pl.transfer_gain(mdata, show=False)
+    with pytest.raises(ValueError, match=r"no results stored under key 'smart': \.uns has "
+                       r"\['log1p'\]"):
+        pl.transfer_gain(rna, show=False)

@@ -606,3 +606,167 @@ def test_a_model_whose_weight_is_mostly_missing_is_flagged_at_the_users_call(mda
         smart_sc.tl.transfer(rna, source, mask_obs=is_target, transfer_gain=False, rank=2,
                              structural_rank=4, alpha=0.0, random_state=0)
     assert [w.filename for w in rec if "weight" in str(w.message)] == [__file__]
+
+
+def _paired_anndata(mdata):
+    """The RNA modality as an AnnData holding its proteins in .obsm["prot"]."""
+    rna = mdata["rna"].copy()
+    rna.obsm["prot"] = mdata["prot"].to_df().loc[rna.obs_names]
+    return rna
+
+
+def _snapshot(adata):
+    return ({k: str(v) for k, v in adata.uns.items()}, set(adata.obsm), set(adata.varm),
+            set(adata.layers))
+
+
+def test_key_added_never_overwrites_another_tools_uns_entry(mdata, source):
+    # .uns["log1p"] (scanpy's) was replaced by a transfer record; .uns["neighbors"]
+    # by a predict record, which broke sc.tl.umap.
+    _, is_target = _types(mdata)
+    rna = _paired_anndata(mdata)
+    rna.uns["log1p"] = {"base": None}
+    before = _snapshot(rna)
+    with pytest.raises(ValueError, match=r"key_added='log1p' would overwrite \.uns, which "
+                       "smart_sc did not write"):
+        smart_sc.tl.transfer(rna, source, mask_obs=is_target, key_added="log1p", **FIXED)
+    assert _snapshot(rna) == before and rna.uns["log1p"] == {"base": None}
+    with pytest.raises(ValueError, match=r"key_added='log1p' would overwrite \.uns"):
+        smart_sc.tl.predict(rna, source, key_added="log1p")
+    assert _snapshot(rna) == before
+    with pytest.raises(ValueError, match=r"key_added='log1p' would overwrite \.uns"):
+        smart_sc.tl.evaluate(rna, key="prot", key_added="log1p")
+    assert _snapshot(rna) == before
+
+    data = mdata.copy()
+    sc.pp.neighbors(data["rna"], n_neighbors=5, random_state=0)
+    neighbors = dict(data["rna"].uns["neighbors"])
+    with pytest.raises(ValueError, match=r"key_added='neighbors' would overwrite \.uns of "
+                       "modality 'rna'"):
+        smart_sc.tl.predict(data, source, key_added="neighbors")
+    assert data["rna"].uns["neighbors"] == neighbors
+    assert "neighbors" not in data["rna"].obsm
+
+
+def test_each_tl_function_replaces_its_own_result_under_a_key(mdata, source):
+    _, is_target = _types(mdata)
+    rna = _paired_anndata(mdata)
+    for _ in range(2):  # re-running with the same key is normal
+        smart_sc.tl.transfer(rna, source, mask_obs=is_target, transfer_gain=False, **FIXED)
+        smart_sc.tl.predict(rna, source)
+        smart_sc.tl.evaluate(rna, mask_obs=is_target)
+    assert {"smart", "smart_predicted", "smart_evaluation"} <= set(rna.uns)
+
+
+def test_predict_and_transfer_records_are_not_taken_for_each_other(mdata, source):
+    # predict under transfer's key replaced .obsm/.uns and left the old .varm;
+    # to_model then failed with a bare KeyError: 'genes'.
+    _, is_target = _types(mdata)
+    rna = _paired_anndata(mdata)
+    smart_sc.tl.transfer(rna, source, mask_obs=is_target, transfer_gain=False, **FIXED)
+    smart_sc.tl.predict(rna, source, key_added="pred")
+    before = _snapshot(rna)
+    fitted = rna.obsm["smart"].copy()
+    with pytest.raises(ValueError, match=r"key_added='smart' holds a smart_sc\.tl\.transfer "
+                       r"result \(\.uns\), which smart_sc\.tl\.predict would overwrite"):
+        smart_sc.tl.predict(rna, source, key_added="smart")
+    with pytest.raises(ValueError, match=r"key_added='pred' holds a smart_sc\.tl\.predict "
+                       r"result \(\.uns\), which smart_sc\.tl\.transfer would overwrite"):
+        smart_sc.tl.transfer(rna, source, mask_obs=is_target, key_added="pred", **FIXED)
+    with pytest.raises(ValueError, match=r"holds a smart_sc\.tl\.transfer result"):
+        smart_sc.tl.evaluate(rna, key="pred", key_added="smart")
+    assert _snapshot(rna) == before
+    pd.testing.assert_frame_equal(rna.obsm["smart"], fitted)
+    smart_sc.tl.to_model(rna)  # the transfer fit is intact
+
+    # A MuData: transfer's record is in the MuData's .uns, predict's in the modality's.
+    data = mdata.copy()
+    smart_sc.tl.transfer(data, source, mask_obs=is_target, transfer_gain=False, **FIXED)
+    with pytest.raises(ValueError, match=r"holds a smart_sc\.tl\.transfer result \(\.uns of "
+                       "the MuData\\)"):
+        smart_sc.tl.predict(data, source, key_added="smart")
+    smart_sc.tl.predict(data, source, key_added="pred")
+    with pytest.raises(ValueError, match=r"holds a smart_sc\.tl\.predict result \(\.uns of "
+                       "modality 'rna'\\)"):
+        smart_sc.tl.transfer(data, source, mask_obs=is_target, key_added="pred", **FIXED)
+
+
+def test_to_model_names_a_record_that_is_not_a_transfer_fit(mdata, source):
+    _, is_target = _types(mdata)
+    rna = _paired_anndata(mdata)
+    smart_sc.tl.transfer(rna, source, mask_obs=is_target, transfer_gain=False, **FIXED)
+    smart_sc.tl.predict(rna, source, key_added="pred")
+    with pytest.raises(ValueError, match=r"\.uns\['pred'\] holds a smart_sc\.tl\.predict "
+                       r"result, not a smart_sc\.tl\.transfer fit"):
+        smart_sc.tl.to_model(rna, key="pred")
+    # The state the earlier predict left: transfer's .varm, predict's record.
+    rna.uns["smart"] = rna.uns["pred"]
+    with pytest.raises(ValueError, match=r"\.uns\['smart'\] holds a smart_sc\.tl\.predict "
+                       "result"):
+        smart_sc.tl.to_model(rna)
+    rna.uns["smart"] = {"base": None}
+    with pytest.raises(ValueError, match=r"holds an entry with keys \['base'\]"):
+        smart_sc.tl.to_model(rna)
+
+
+def test_predict_on_a_backed_csc_anndata_equals_in_memory(mdata, source, tmp_path):
+    # It crashed: "matmul: Input operand 0 does not have enough dimensions".
+    rna = mdata["rna"].copy()
+    rna.X = sp.csc_matrix(np.asarray(rna.X))
+    path = tmp_path / "csc.h5ad"
+    rna.write_h5ad(path)
+    smart_sc.tl.predict(rna, source)
+    backed = ad.read_h5ad(path, backed="r")
+    try:
+        smart_sc.tl.predict(backed, source)
+        np.testing.assert_allclose(backed.obsm["smart_predicted"].to_numpy(),
+                                   rna.obsm["smart_predicted"].to_numpy(), rtol=0, atol=1e-10)
+        assert list(backed.obsm["smart_predicted"].columns) == list(source.proteins)
+    finally:
+        backed.file.close()
+
+
+def test_predict_checks_only_the_genes_the_model_uses(mdata, source):
+    # A NaN in a gene the model does not use was refused; transfer ignores it.
+    rna = mdata["rna"]
+    X = np.c_[np.asarray(rna.X), np.full(rna.n_obs, np.nan)]
+    extra = ad.AnnData(X, obs=pd.DataFrame(index=rna.obs_names),
+                       var=pd.DataFrame(index=[*rna.var_names, "NOT_IN_MODEL"]))
+    smart_sc.tl.predict(extra, source)
+    clean = rna.copy()
+    smart_sc.tl.predict(clean, source)
+    np.testing.assert_allclose(extra.obsm["smart_predicted"].to_numpy(),
+                               clean.obsm["smart_predicted"].to_numpy(), rtol=0, atol=1e-10)
+    used = extra.copy()
+    used.X[3, 0] = np.nan  # a gene the model uses
+    del used.obsm["smart_predicted"], used.uns["smart_predicted"]
+    with pytest.raises(ValueError, match=rf"modality 'rna' \.X \(the {rna.n_vars} gene\(s\) the "
+                       r"model uses\) contains 1 NaN"):
+        smart_sc.tl.predict(used, source)
+    assert "smart_predicted" not in used.obsm and "smart_predicted" not in used.uns
+
+
+def test_predict_says_what_a_scikit_learn_model_lacks(mdata):
+    # It said "the target has 0 proteins", of nothing the user passed.
+    from sklearn.linear_model import Ridge
+
+    rna = mdata["rna"].copy()
+    ridge = Ridge().fit(rna.to_df(), np.asarray(mdata["prot"].X)[:, :3])
+    with pytest.raises(ValueError, match=r"model is a fitted Ridge \(3 response\(s\)\), which "
+                       r"does not know the names of the proteins .*SourceModel\.from_estimator"
+                       ) as err:
+        smart_sc.tl.predict(rna, ridge)
+    assert "0 proteins" not in str(err.value)
+    assert "smart_predicted" not in rna.obsm
+    wrapped = smart_sc.SourceModel.from_estimator(ridge, target_names=["A", "B", "C"])
+    smart_sc.tl.predict(rna, wrapped)  # as the message says
+    assert list(rna.obsm["smart_predicted"].columns) == ["A", "B", "C"]
+
+
+def test_transfer_never_overwrites_another_tools_protein_columns(mdata, source):
+    _, is_target = _types(mdata)
+    mdata["prot"].var["mine_cv_r2"] = 1.0  # transfer would write f"{key}_cv_r2" there
+    with pytest.raises(ValueError, match=r"key_added='mine' would overwrite \.var columns "
+                       r"\['mine_cv_r2'\] of modality 'prot'"):
+        smart_sc.tl.transfer(mdata, source, mask_obs=is_target, key_added="mine", **FIXED)
+    assert (mdata["prot"].var["mine_cv_r2"] == 1.0).all() and "mine" not in mdata.uns

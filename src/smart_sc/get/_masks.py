@@ -169,7 +169,8 @@ def gene_subset(rna: AnnData, mask_var) -> np.ndarray:
     mask_var : str, array of bool, sequence of str or None
         ``None`` (all genes), the name of a boolean ``.var`` column (e.g.
         ``"smart_screened"`` from :func:`smart_sc.pp.screen_genes`), a boolean
-        array or Series over ``.var``, or gene names.
+        array, a boolean Series indexed by the var names (aligned by its
+        index; another index is refused, not read positionally), or gene names.
 
     Returns
     -------
@@ -182,6 +183,12 @@ def gene_subset(rna: AnnData, mask_var) -> np.ndarray:
     >>> rna = smart_sc.datasets.toy_citeseq(random_state=0)["rna"]
     >>> int(smart_sc.get.gene_subset(rna, list(rna.var_names[:3])).sum())
     3
+    >>> try:  # a Series from a reset frame: its index is not the var names
+    ...     smart_sc.get.gene_subset(rna, rna.var["feature_types"].eq("GEX")
+    ...                              .reset_index(drop=True))
+    ... except ValueError as err:
+    ...     print(str(err)[:61])
+    mask_var is a boolean Series whose index is not the var names
     """
     if mask_var is None:
         return np.ones(rna.n_vars, dtype=bool)
@@ -190,8 +197,17 @@ def gene_subset(rna: AnnData, mask_var) -> np.ndarray:
             raise ValueError(f"mask_var {mask_var!r} is not a column of .var; it has "
                              f"{list(rna.var.columns)[:10]}")
         mask_var = rna.var[mask_var]
-    if isinstance(mask_var, pd.Series) and mask_var.dtype == bool:
-        mask_var = mask_var.reindex(rna.var_names)
+    if isinstance(mask_var, pd.Series) and pd.api.types.is_bool_dtype(mask_var.dtype):
+        var = pd.Index(rna.var_names)
+        if not mask_var.index.equals(var):
+            if len(mask_var.index) != len(var) or set(mask_var.index) != set(var):
+                # Reindexing would read it as gene names ('nan'), not as a mask.
+                raise ValueError(
+                    "mask_var is a boolean Series whose index is not the var names (e.g. "
+                    f"{list(mask_var.index[:3])} against {list(var[:3])}); index it by the var "
+                    "names, or pass .to_numpy() if its order is the var order")
+            mask_var = mask_var.reindex(var)
+        mask_var = _boolean_values(mask_var, "mask_var")
     values = np.asarray(mask_var)
     if values.dtype == bool:
         if values.shape != (rna.n_vars,):
@@ -217,8 +233,17 @@ def resolve_groups(pair: PairedModalities, groups) -> dict[str, pd.Index]:
     """Named populations as paired cell names.
 
     ``groups`` is a dict ``{name: mask}`` (each mask as :func:`select_cells`
-    takes it) or the name of a categorical ``.obs`` column of the container
-    (one population per category).
+    takes it) or the name of an ``.obs`` column of the container: one
+    population per value that some cell has. Unused categories of a
+    categorical column (left by subsetting, ``adata[mask].copy()``) and
+    missing values are skipped.
+
+    Raises
+    ------
+    ValueError
+        ``groups`` is not a column or a non-empty dict, or a group has no cell
+        with both modalities: the message names the group and says whether
+        it selects no cell or only unpaired ones.
     """
     obs = pair.container.obs
     if isinstance(groups, str):
@@ -227,11 +252,28 @@ def resolve_groups(pair: PairedModalities, groups) -> dict[str, pd.Index]:
                 f"groups {groups!r} is not a column of .obs; it has {list(obs.columns)}"
             )
         col = obs[groups]
-        cats = col.cat.categories if isinstance(col.dtype, pd.CategoricalDtype) else col.unique()
+        cats = (col.cat.remove_unused_categories().cat.categories
+                if isinstance(col.dtype, pd.CategoricalDtype) else col.dropna().unique())
+        if len(cats) == 0:
+            raise ValueError(f"groups {groups!r}: the .obs column has no values (all missing)")
         groups = {str(c): (col == c).to_numpy() for c in cats}
     if not isinstance(groups, dict) or not groups:
         raise ValueError(
             "groups must be a non-empty dict {name: mask or obs names} or the name of an .obs "
             f"column, got {type(groups).__name__}"
         )
-    return {str(name): select_cells(pair, mask) for name, mask in groups.items()}
+    paired = pair.paired_cells()
+    populations = {}
+    for name, mask in groups.items():
+        if mask is None:
+            chosen = paired
+        else:
+            chosen = mask_obs_names(obs, mask, f"the mask of group {str(name)!r}")
+        cells = paired.intersection(chosen, sort=False)
+        if len(cells) == 0:
+            reason = ("selects no cell" if len(chosen) == 0 else
+                      f"has none with both modalities among its {len(chosen)} cell(s)")
+            raise ValueError(f"group {str(name)!r} {reason} ({len(paired)} paired cells in "
+                             "total); every group needs cells with both modalities")
+        populations[str(name)] = cells
+    return populations

@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover
 __all__ = [
     "BACKED_BLOCK_ROWS",
     "PairedModalities",
+    "columns_of",
     "copy_data",
     "get_matrix",
     "lazy_if_backed",
@@ -217,7 +218,8 @@ def lazy_if_backed(M):
     blocks of :data:`BACKED_BLOCK_ROWS` cells (anndata's ``read_elem_lazy``),
     so the fit streams through it instead of loading the cells it indexes.
     Anything else, and everything when dask is not installed, is returned as
-    is (CSC datasets too: their cells are not stored in blocks).
+    is (CSC datasets too: their cells are not stored in blocks; read their
+    columns with :func:`columns_of`).
 
     Examples
     --------
@@ -241,6 +243,29 @@ def lazy_if_backed(M):
                               chunks=(BACKED_BLOCK_ROWS, int(M.shape[1])))
     except ImportError:  # no dask: the matrix is read as before
         return M
+
+
+def columns_of(M, idx: np.ndarray):
+    """Return the columns ``idx`` (increasing positions) of a matrix, reading only those.
+
+    An in-memory or dask ``M`` is indexed as usual (and returned as is when
+    ``idx`` is every column; a dask array stays lazy). A backed dataset that
+    :func:`lazy_if_backed` leaves as it is (a CSC ``.X`` of ``backed="r"``
+    AnnData, or any backed matrix without dask) is read column-wise: only
+    these columns are loaded into memory, as stored (a CSC dataset gives a
+    scipy CSC matrix).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> columns_of(np.arange(6).reshape(2, 3), np.array([0, 2])).tolist()
+    [[0, 2], [3, 5]]
+    """
+    idx = np.asarray(idx, dtype=np.intp)
+    in_memory = isinstance(M, np.ndarray) or sp.issparse(M) or is_dask_array(M)
+    if in_memory and np.array_equal(idx, np.arange(M.shape[1])):
+        return M
+    return M[:, idx]
 
 
 def copy_data(data):

@@ -19,16 +19,24 @@ __all__ = ["aligned", "coef_of", "fit_uns"]
 
 
 def fit_uns(data, key: str, modality_in: str) -> Mapping:
-    """``.uns[key]`` of the container, else of the RNA modality."""
+    """``.uns[key]`` of the container, else of the RNA modality.
+
+    Without a record under ``key`` in either, the ``ValueError`` lists the
+    keys of each ``.uns`` searched (the MuData's own, where ``tl.transfer``
+    and ``tl.evaluate`` write, and the RNA modality's, where ``tl.predict``
+    writes).
+    """
     if isinstance(data, MuData) and isinstance(data.uns.get(key), Mapping):
         return data.uns[key]
     rna = modality_adata(data, modality_in)
     info = rna.uns.get(key)
     if not isinstance(info, Mapping):
-        raise ValueError(
-            f"no results stored under key {key!r} in .uns (modality {modality_in!r}); "
-            f".uns has {sorted(rna.uns)}"
-        )
+        if isinstance(data, MuData):
+            searched = (f"the MuData's .uns has {sorted(data.uns)} and .uns of modality "
+                        f"{modality_in!r} has {sorted(rna.uns)}")
+        else:
+            searched = f".uns has {sorted(rna.uns)}"
+        raise ValueError(f"no results stored under key {key!r}: {searched}")
     return info
 
 

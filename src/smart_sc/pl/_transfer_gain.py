@@ -59,9 +59,16 @@ def transfer_gain(
         The RNA modality, looked at when the MuData's own ``.uns`` lacks ``key``.
     ax : matplotlib.axes.Axes or None
         Axes to draw on (default a new figure).
-    show, save
-        As scanpy's: ``save=True`` writes ``transfer_gain.png`` to
-        ``scanpy.settings.figdir``, a path writes there.
+    show : bool or None
+        Show the figure; ``None`` follows ``scanpy.settings.autoshow``, as in
+        scanpy. The Axes are returned only when the figure is not shown.
+    save : bool, str, path or None
+        As in scanpy, with :data:`scanpy.settings`: ``True`` writes
+        ``{figdir}/transfer_gain{plot_suffix}.{file_format_figs}`` (pdf by
+        default); a str is appended to the name (an ending ``.png``, ``.pdf``
+        or ``.svg`` picks the format); ``None`` follows ``settings.autosave``
+        (off by default: nothing is written). A :class:`pathlib.Path` is
+        written exactly there.
 
     Returns
     -------

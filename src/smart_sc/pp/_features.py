@@ -73,8 +73,9 @@ def drop_constant_features(
     groups : dict or str
         Populations, ``{name: mask}`` with each mask a boolean array over the
         cells of ``data``, a list of obs names or the name of a boolean
-        ``.obs`` column; or the name of a categorical ``.obs`` column (one
-        population per category). Only cells with both modalities count.
+        ``.obs`` column; or the name of an ``.obs`` column (one population
+        per value some cell has: unused categories and missing values are
+        skipped). Only cells with both modalities count.
     modality_in, modality_out : str, default="rna", "prot"
         The RNA and protein modalities (for an AnnData, ``modality_out`` is the
         ``.obsm`` key of the proteins).
@@ -256,8 +257,9 @@ def screen_genes(
     groups : dict or str
         Populations, ``{name: mask}`` (boolean array over the cells of
         ``data``, list of obs names, or the name of a boolean ``.obs`` column)
-        or the name of a categorical ``.obs`` column. Each needs at least 3
-        cells with both modalities.
+        or the name of an ``.obs`` column (one population per value some cell
+        has: unused categories and missing values are skipped). Each needs at
+        least 3 cells with both modalities.
     top_k : int, default=150
         Genes kept per population (all genes when ``top_k`` exceeds the number
         of usable genes).

@@ -351,8 +351,10 @@ def benchmark(
     source_mask, target_mask
         Source and target cells (boolean arrays over ``obs_names``, obs names,
         or boolean ``.obs`` columns); they must not overlap.
-    source_methods : sequence of {"ols", "ridge", "lasso", "rrr"}
-        Source models (:mod:`smart_sc.baselines` estimators with an intercept).
+    source_methods : sequence of {"ols", "ridge", "lasso", "rrr", "srrr", "rssvd", "sofar"}
+        Source models, by their names in
+        :data:`smart_sc.baselines.SOURCE_METHODS` (the estimators
+        :func:`~smart_sc.tl.fit_source` fits); default the first four.
     methods : sequence of str
         Methods that use a source, one result per source method: ``"smart"``
         (:class:`smart_sc.SMARTRegressor`); ``"smart_placebo"``, the same

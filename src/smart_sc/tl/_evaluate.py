@@ -9,6 +9,7 @@ from scipy.stats import rankdata
 from ..baselines._params import check_params
 from ..get import check_finite, resolve_modalities, select_cells
 from ..get._modalities import obsm_frame
+from ._keys import check_key_free
 
 __all__ = ["evaluate", "per_protein_metrics"]
 
@@ -72,7 +73,11 @@ def evaluate(
         Cells to score, typically held-out cells; default all cells with both
         modalities.
     key_added : str or None
-        Where the scores go in ``.uns`` (default ``f"{key}_evaluation"``).
+        Where the scores go in ``.uns`` (default ``f"{key}_evaluation"``). A
+        key another tool uses there, or that holds a
+        :func:`~smart_sc.tl.transfer` or :func:`~smart_sc.tl.predict` result,
+        is a ``ValueError`` before the scores are computed; an earlier
+        ``tl.evaluate`` result under the key is replaced.
 
     Returns
     -------
@@ -98,6 +103,10 @@ def evaluate(
     check_params("evaluate", _EVALUATE_PARAMS, locals())
     pair = resolve_modalities(mdata, modality_in, modality_out)
     rna = pair.rna
+    out_key = key_added or f"{key}_evaluation"
+    # Only the object's own .uns is written: a tl.predict record of the modality stays.
+    check_key_free({}, {".uns" if rna is mdata else ".uns of the MuData": mdata.uns}, out_key,
+                   kind="evaluate")
     pred = obsm_frame(rna, key, "predictions",
                       f" of modality {modality_in!r} (run tl.transfer first)")
     proteins = pd.Index(pred.columns)
@@ -125,6 +134,5 @@ def evaluate(
         "params": {"key": key, "modality_in": modality_in, "modality_out": modality_out,
                    "layer_out": layer_out},
     }
-    out_key = key_added or f"{key}_evaluation"
     mdata.uns[out_key] = result
     return table

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -12,6 +14,7 @@ from ..get._masks import resolve_mask_var
 from ..get._modalities import modality_adata
 from ..source import SourceModel
 from ..source._scale import describe_scale, warn_if_small_source
+from ._keys import RECORD_WRITERS, record_kind
 
 __all__ = ["fit_source", "to_model"]
 
@@ -126,6 +129,14 @@ def to_model(mdata, key: str = "smart", modality_in: str = "rna") -> SourceModel
         The fitted target coefficients of the used genes and proteins, ready
         to be saved and to serve as another study's source.
 
+    Raises
+    ------
+    ValueError
+        Nothing is stored under ``key``, ``.uns[key]`` is not a
+        :func:`~smart_sc.tl.transfer` record (a :func:`~smart_sc.tl.predict`
+        or :func:`~smart_sc.tl.evaluate` result, another tool's entry), or the
+        record names genes or proteins the stored coefficients lack.
+
     Examples
     --------
     >>> import smart_sc
@@ -142,10 +153,18 @@ def to_model(mdata, key: str = "smart", modality_in: str = "rna") -> SourceModel
     """
     check_params("to_model", _TO_MODEL_PARAMS, locals())
     rna = modality_adata(mdata, modality_in)
+    info = mdata.uns.get(key)
+    kind = record_kind(info)
+    if key in mdata.uns and kind != "transfer":
+        held = (f"a {RECORD_WRITERS[kind]} result" if kind is not None else
+                f"an entry with keys {sorted(map(str, info))[:10]}" if isinstance(info, Mapping)
+                else f"a {type(info).__name__}")
+        raise ValueError(
+            f".uns[{key!r}] holds {held}, not a smart_sc.tl.transfer fit; to_model exports "
+            "the fits tl.transfer stores: pass the key_added of a tl.transfer call")
     if key not in rna.varm or key not in mdata.uns:
         raise ValueError(f"no SMART fit stored under key {key!r} (.uns of the object and "
                          f".varm of modality {modality_in!r})")
-    info = mdata.uns[key]
     stored = rna.varm[key]
     for what, names, have in (("gene", info["genes"], stored.index),
                               ("protein", info["proteins"], stored.columns)):

@@ -19,22 +19,7 @@ from ..source._scale import describe_scale
 from ._evaluate import per_protein_metrics
 from ._tuning_record import tuning_record
 
-__all__ = ["check_key_free", "fit_record", "predict_cells", "store_fit", "store_gain"]
-
-
-def check_key_free(places: dict[str, object], record, key: str, ours: str) -> None:
-    """Refuse a ``key_added`` that would overwrite what another tool stored.
-
-    ``places`` maps a description (".obsm of modality 'rna'") to a mapping;
-    a key already there is ours when ``record`` (``.uns[key]``) holds ``ours``.
-    """
-    if isinstance(record, dict) and ours in record:
-        return  # a previous smart_sc result: refitting replaces it, as documented
-    taken = [where for where, mapping in places.items() if key in mapping]
-    if taken:
-        raise ValueError(
-            f"key_added={key!r} would overwrite {', '.join(taken)}, which smart_sc did not "
-            "write (e.g. a UMAP); choose another key_added")
+__all__ = ["GAIN_COLUMNS", "fit_record", "predict_cells", "store_fit", "store_gain"]
 
 
 def predict_cells(estimator, X) -> np.ndarray:
@@ -75,7 +60,7 @@ def store_fit(data: Extracted, key_added: str, estimator) -> None:
 
 
 #: Per-protein columns of a fit's transfer gain in the protein modality's .var.
-_GAIN_COLUMNS = ("cv_r2", "transfer_gain")
+GAIN_COLUMNS = ("cv_r2", "transfer_gain")
 
 
 def _per_protein_gain(estimator, proteins: pd.Index, back: np.ndarray) -> pd.DataFrame | None:
@@ -83,8 +68,8 @@ def _per_protein_gain(estimator, proteins: pd.Index, back: np.ndarray) -> pd.Dat
     gain = estimator.transfer_gain_
     if gain is None:
         return None
-    return pd.DataFrame({_GAIN_COLUMNS[0]: np.asarray(gain["per_target_cv_r2"])[back],
-                         _GAIN_COLUMNS[1]: np.asarray(gain["per_target_gain"])[back]},
+    return pd.DataFrame({GAIN_COLUMNS[0]: np.asarray(gain["per_target_cv_r2"])[back],
+                         GAIN_COLUMNS[1]: np.asarray(gain["per_target_gain"])[back]},
                         index=proteins)
 
 
@@ -106,7 +91,7 @@ def store_gain(data: Extracted, key_added: str, estimator, record: dict) -> None
     prot = data.pair.prot
     if prot is None:
         return  # proteins in .obsm have no .var; the record in .uns has them
-    for column in _GAIN_COLUMNS:
+    for column in GAIN_COLUMNS:
         name = f"{key_added}_{column}"
         if per_protein is None:
             if name in prot.var.columns:

@@ -15,7 +15,8 @@ from ..get._masks import resolve_mask_var
 from ..get._modalities import copy_data
 from ..source import SourceModel, as_source_model
 from ..source._scale import check_input_scale, warn_if_small_source
-from ._store import check_key_free, fit_record, store_fit, store_gain
+from ._keys import check_key_free, uns_places
+from ._store import GAIN_COLUMNS, fit_record, store_fit, store_gain
 
 __all__ = ["as_target_source_model", "transfer"]
 
@@ -42,13 +43,16 @@ def as_target_source_model(source_model, proteins: pd.Index) -> SourceModel:
     return as_source_model(source_model)
 
 
-def _free_places(data: Extracted) -> dict[str, object]:
-    """Where transfer writes under ``key_added``, described for messages."""
+def _free_places(data: Extracted, key: str) -> dict[str, object]:
+    """Where transfer writes under ``key`` besides ``.uns``, described for messages."""
     pair = data.pair
     places = {f".obsm of modality {pair.modality_in!r}": pair.rna.obsm,
               f".varm of modality {pair.modality_in!r}": pair.rna.varm}
     if pair.prot is not None:
         places[f".layers of modality {pair.modality_out!r}"] = pair.prot.layers
+        columns = [f"{key}_{c}" for c in GAIN_COLUMNS if f"{key}_{c}" in pair.prot.var]
+        if columns:
+            places[f".var columns {columns} of modality {pair.modality_out!r}"] = {key}
     return places
 
 
@@ -120,7 +124,11 @@ def transfer(
     layer_in, layer_out : str or None
         Layers to read instead of ``.X``.
     key_added : str
-        Key under which results are stored.
+        Key under which results are stored. A key another tool uses in any
+        place written below (``"X_umap"``, scanpy's ``"log1p"`` in ``.uns``),
+        or that holds a :func:`~smart_sc.tl.predict` or
+        :func:`~smart_sc.tl.evaluate` result, is a ``ValueError`` before the
+        fit; an earlier ``tl.transfer`` fit under the key is replaced.
     genes
         Deprecated alias of ``mask_var`` (a ``FutureWarning``); passing both
         is a ``TypeError``.
@@ -184,8 +192,9 @@ def transfer(
     data = extract(mdata, modality_in=modality_in, modality_out=modality_out,
                    mask_obs=mask_obs, mask_var=mask_var, layer_in=layer_in,
                    layer_out=layer_out, model=model)
-    check_key_free(_free_places(data), mdata.uns.get(key_added), key_added,
-                   ours="structural_rank")
+    check_key_free(_free_places(data, key_added),
+                   uns_places(mdata, data.pair.rna, modality_in, writes_to="container"),
+                   key_added, kind="transfer")
     _warn_about_inputs(data, model)
     estimator = SMARTRegressor(data.source_coef().T, **estimator_params).fit(data.X, data.Y)
 
