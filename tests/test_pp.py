@@ -480,6 +480,31 @@ def test_prepare_citeseq_refuses_a_tiny_population_before_any_step(raw, group, n
     assert m.shape == shape and "smart_sc_preprocessing" not in m["rna"].uns
 
 
+def _without_rna_counts(m, cells):
+    counts = m["rna"].layers["counts"]
+    counts = counts.toarray() if hasattr(counts, "toarray") else np.array(counts)
+    counts[cells] = 0
+    m["rna"].layers["counts"] = counts
+    m["rna"].X = counts.copy()
+
+
+def test_a_group_with_no_varying_gene_is_refused_not_emptied(raw):
+    # Cells without counts: every gene is constant there; removing them all left an
+    # empty RNA modality behind without a word.
+    m = raw.copy()
+    is_nk = (m.obs["cell_type"] == "NK").to_numpy()
+    _without_rna_counts(m, ~is_nk)
+    before = _snapshot(m)
+    with pytest.raises(ValueError, match=r"in group 'ILC1' \(\d+ cells\) every feature of "
+                                         r"'rna' is constant"):
+        pp.drop_constant_features(m, groups={"NK": is_nk, "ILC1": ~is_nk})
+    _unchanged(m, before)
+    with pytest.raises(ValueError, match=r"in group 'target' .* every feature of 'rna'"):
+        pp.prepare_citeseq(m, source_mask=is_nk, target_mask=~is_nk, n_top_genes=100,
+                           top_k=20)
+    _unchanged(m, before)
+
+
 def test_prepare_citeseq_refuses_one_modality_as_both_before_any_step(raw):
     # With layer=None the CLR found the RNA normalised and refused it, after normalising it.
     m = raw.copy()

@@ -33,13 +33,31 @@ def constant_columns(M) -> np.ndarray:
     return hi == lo
 
 
-def _group_matrices(pair, cells, layer_in, layer_out):
+def group_matrices(pair, cells, layer_in, layer_out):
     """RNA rows (sparse or dense) and dense protein rows of ``cells``, checked finite."""
     X = rows_of(get_matrix(pair.rna, layer_in, pair.modality_in), pair.rna.obs_names, cells)
     Y = pair.protein_matrix(cells, layer_out)
     check_finite(X, f"modality {pair.modality_in!r} ({'.X' if layer_in is None else layer_in})")
     check_finite(Y, f"proteins {pair.modality_out!r} ({'.X' if layer_out is None else layer_out})")
     return X, Y
+
+
+def check_some_vary(per_group: dict, modalities: tuple[str, str]) -> None:
+    """Refuse a population in which every gene, or every protein, is constant.
+
+    ``per_group`` maps a population to ``{"n_cells": ..., "all_constant":
+    [modalities with no varying feature]}``. Nothing would be left to fit
+    (typically cells with no counts at all), and removing every feature
+    would leave an empty modality behind without a word.
+    """
+    for name, found in per_group.items():
+        if found["all_constant"]:
+            what = " and ".join(f"every feature of {m!r}" for m in modalities
+                                if m in found["all_constant"])
+            raise ValueError(
+                f"in group {name!r} ({found['n_cells']} cells) {what} is constant (cells "
+                "without counts?), so nothing would be left to fit; check the group's mask "
+                "and its cells")
 
 
 def _names_preview(names, k: int = 10) -> str:
@@ -94,6 +112,12 @@ def drop_constant_features(
         population; all ``False`` after removal) and the names found in
         ``.uns["smart_sc_preprocessing"]["drop_constant_features"]``.
 
+    Raises
+    ------
+    ValueError
+        A population in which every gene, or every protein, is constant
+        (nothing would be left), before anything is changed.
+
     Examples
     --------
     >>> import smart_sc
@@ -116,12 +140,14 @@ def drop_constant_features(
     const_out = np.zeros(len(proteins), dtype=bool)
     per_group = {}
     for name, cells in populations.items():
-        X, Y = _group_matrices(pair, cells, layer_in, layer_out)
+        X, Y = group_matrices(pair, cells, layer_in, layer_out)
         cin, cout = constant_columns(X), constant_columns(Y)
         per_group[name] = {
             "n_cells": len(cells),
             modality_in: list(genes[cin]),
             modality_out: list(proteins[cout]),
+            "all_constant": [m for m, c in ((modality_in, cin), (modality_out, cout))
+                             if c.size and c.all()],
         }
         logger.info(
             "drop_constant_features: in %r (%d cells), %d constant %s feature(s) [%s] "
@@ -137,6 +163,7 @@ def drop_constant_features(
         )
         const_in |= cin
         const_out |= cout
+    check_some_vary(per_group, (modality_in, modality_out))  # before anything is written
     found = {modality_in: list(genes[const_in]), modality_out: list(proteins[const_out])}
     params = {
         "groups": {k: v["n_cells"] for k, v in per_group.items()},
@@ -316,7 +343,7 @@ def screen_genes(
     columns = {}
     counts = {}
     for name, cells in populations.items():
-        X, Y = _group_matrices(pair, cells, layer_in, layer_out)
+        X, Y = group_matrices(pair, cells, layer_in, layer_out)
         corr, unusable = correlation(X, Y)
         score = np.sqrt((corr**2).sum(axis=1))
         order = np.argsort(-score, kind="stable")

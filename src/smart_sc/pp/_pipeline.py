@@ -7,7 +7,15 @@ import numpy as np
 from ..get import check_counts, get_matrix, resolve_modalities
 from ..get._masks import resolve_groups
 from ..get._modalities import copy_data, modality_adata
-from ._features import check_screen_groups, check_top_k, drop_constant_features, screen_genes
+from ._features import (
+    check_screen_groups,
+    check_some_vary,
+    check_top_k,
+    constant_columns,
+    drop_constant_features,
+    group_matrices,
+    screen_genes,
+)
 from ._normalize import check_clr_flavor, check_normalize_args, clr_proteins, normalize_rna
 
 __all__ = ["prepare_citeseq"]
@@ -73,6 +81,17 @@ def _validate_before_changing(mdata, modality_in, modality_out, layer, groups,
                          f"{list(both[:5])}; a cell cannot be both source and target")
     for name, cells in populations.items():  # screen_genes' check, the last step's
         check_screen_groups({name: cells}, f": {name}_mask must select more")
+    # A feature constant in a group's counts stays constant once normalised: a group
+    # with none varying would be emptied by drop_constant_features half-way.
+    check_some_vary({name: _constant_modalities(pair, cells, layer)
+                     for name, cells in populations.items()}, (modality_in, modality_out))
+
+
+def _constant_modalities(pair, cells, layer) -> dict:
+    X, Y = group_matrices(pair, cells, layer, layer)
+    return {"n_cells": len(cells),
+            "all_constant": [m for m, M in ((pair.modality_in, X), (pair.modality_out, Y))
+                             if M.shape[1] and constant_columns(M).all()]}
 
 
 def prepare_citeseq(
