@@ -109,6 +109,27 @@ def test_metrics_match_a_fit_by_hand(toy, random_run):
     np.testing.assert_allclose(rmse, np.sqrt(((Y_hat - Y) ** 2).mean(axis=0)))
 
 
+def test_a_constant_prediction_scores_zero_correlation_not_nan():
+    # A lasso that keeps no gene for a protein predicts a constant: NaN there was
+    # skipped by the median over proteins, crediting the method only with the
+    # proteins it predicts. A protein constant on the test cells stays NaN for all.
+    from scipy.stats import pearsonr, spearmanr
+
+    from smart_sc.tl._evaluate import per_protein_metrics
+
+    rng = np.random.default_rng(0)
+    Y = rng.normal(size=(30, 4))
+    Y[:, 3] = 1.5
+    Y_hat = Y + rng.normal(size=Y.shape)
+    Y_hat[:, 1] = 0.2
+    per = per_protein_metrics(Y, Y_hat)
+    for j in (0, 2):
+        assert per["pearson"][j] == pytest.approx(pearsonr(Y[:, j], Y_hat[:, j])[0])
+        assert per["spearman"][j] == pytest.approx(spearmanr(Y[:, j], Y_hat[:, j])[0])
+    assert per["pearson"][1] == 0.0 and per["spearman"][1] == 0.0
+    assert np.isnan(per["pearson"][3]) and np.isnan(per["spearman"][3])
+
+
 @pytest.fixture(scope="module")
 def control_run(toy):
     source, target = _masks(toy)
@@ -368,6 +389,8 @@ def test_screening_matches_pp_screen_genes(prepared_toy):
         (None, {"split": "donor", "groups": "patient"},
          r"groups='patient'.*not in \.obs; it has \[.*'cell_type', 'batch', 'donor'\]"),
         ("one_donor", {"split": "donor"}, r"at least 2 values of obs column 'donor'.*\['d1'\]"),
+        ("unlabelled_donor", {"split": "donor"},
+         r"split='donor': 3 of the \d+ target cells have no value in obs column 'donor'"),
         (None, {"test_size": 0.95},
          r"150 cells; test_size=0.95 leaves 7 training and 143 test cells.*cv=5"),
         (None, {"smart_params": {"cv": 60}, "test_size": 0.5},
@@ -386,6 +409,10 @@ def test_bad_inputs_name_the_problem(toy, edit, kwargs, match):
     source, target = _masks(mdata)
     if edit == "one_donor":
         mdata.obs["donor"] = "d1"
+    elif edit == "unlabelled_donor":  # as str these became one donor "nan"
+        donor = mdata.obs["donor"].astype(object)
+        donor.iloc[np.flatnonzero(target)[:3]] = np.nan
+        mdata.obs["donor"] = donor
     elif edit == "constant_proteins":
         counts = np.array(mdata["prot"].layers["counts"])
         counts[target] = 7

@@ -71,7 +71,8 @@ def test_summary_numbers():
     # Best target-only per split: 1.0, 0.85, 1.1; SMART wins splits 0 and 2.
     assert row["beats_best_target_only"] == pytest.approx(2 / 3)
     lasso = summary[(summary["method"] == "smart") & (summary["source"] == "lasso")].iloc[0]
-    assert lasso["n_splits"] == 2  # the failed split is not counted
+    assert lasso["n_splits"] == 2 and lasso["n_failed"] == 1  # the failed split is shown
+    assert row["n_failed"] == 0
     assert lasso["beats_target_ridge"] == 0.0 and lasso["beats_source_only"] == 1.0
     others = summary[summary["method"] != "smart"]
     assert others[["beats_target_ridge", "beats_source_only"]].isna().all().all()

@@ -82,11 +82,15 @@ def benchmark_summary(df: pd.DataFrame, *, metric: str = "error") -> pd.DataFram
     -------
     pandas.DataFrame
         One row per (method, source), target-only methods first: ``median``,
-        ``q25``, ``q75`` of the metric over splits, ``n_splits`` (splits with
-        a score), and for SMART rows the fraction of splits where SMART is
-        strictly better than ``target_ridge`` (``beats_target_ridge``), than
-        ``source_only`` with the same source (``beats_source_only``) and than
-        every target-only method of that split (``beats_best_target_only``);
+        ``q25``, ``q75`` of the metric over the splits where the method has a
+        score, ``n_splits`` (those splits) and ``n_failed`` (splits of the
+        table where it has none: a failed fit, not counted in its median; a
+        method's median then covers other splits than the others'), and for
+        SMART rows the fraction of the splits where both were scored in which
+        SMART is strictly better than ``target_ridge``
+        (``beats_target_ridge``), than ``source_only`` with the same source
+        (``beats_source_only``) and than every target-only method scored on
+        that split (``beats_best_target_only``);
         and the control for the transfer itself: ``gain_over_placebo``, the
         median over splits of ``placebo / SMART - 1`` (errors; for scores where
         larger is better, ``SMART - placebo``), positive when the real source
@@ -119,7 +123,8 @@ def benchmark_summary(df: pd.DataFrame, *, metric: str = "error") -> pd.DataFram
             values = wide[(method, source)].dropna()
             row = {"method": method, "source": source, "median": values.median(),
                    "q25": values.quantile(0.25), "q75": values.quantile(0.75),
-                   "n_splits": int(values.size), "beats_target_ridge": np.nan,
+                   "n_splits": int(values.size),
+                   "n_failed": int(len(wide) - values.size), "beats_target_ridge": np.nan,
                    "beats_source_only": np.nan, "beats_best_target_only": np.nan,
                    "gain_over_placebo": np.nan, "beats_placebo": np.nan}
             if method == "smart":

@@ -376,7 +376,8 @@ def benchmark(
     split : {"random", "donor"}
         Protocol, see above.
     groups : str
-        Obs column of the donors (``split="donor"``).
+        Obs column of the donors (``split="donor"``); every source and target
+        cell needs a value there.
     n_splits : int
         Number of random splits, or the largest number of donor splits.
     test_size : float
@@ -404,8 +405,11 @@ def benchmark(
         RNA and protein modalities.
     smart_params : dict or None
         Passed to :class:`smart_sc.SMARTRegressor` (e.g. ``rank``,
-        ``structural_rank``, ``cv``); ``random_state`` defaults to the split's seed
-        and ``transfer_gain`` to ``False``: the table does not report the
+        ``structural_rank``, ``cv``) in ``"smart"``, ``"smart_placebo"`` and
+        ``"reduced_rank_ridge"``; the other methods keep their own settings (a
+        ``cv`` here gives SMART other folds than the 5 of the cross-validated
+        comparators). ``random_state`` defaults to the split's seed and
+        ``transfer_gain`` to ``False``: the table does not report the
         diagnostic, and it never changes the coefficients.
     source_params : dict or None
         Parameters per source method, e.g. ``{"lasso": {"n_alphas": 10}}``.
@@ -431,7 +435,8 @@ def benchmark(
         ``n_source_train``, ``n_test``, ``n_genes``, ``n_proteins``,
         ``method``, ``source``, ``error`` (the paper's ``||Y_hat - Y||_F /
         sqrt(n_test q)``), ``r2`` (uniform over proteins), ``pearson_median``
-        and ``spearman_median`` (over proteins), ``rmse_mean``, ``seconds``
+        and ``spearman_median`` (over the proteins that vary on the test
+        cells; a constant prediction counts as correlation 0), ``rmse_mean``, ``seconds``
         (fit), ``source_seconds``, SMART's ``rank``, ``structural_rank_u``,
         ``structural_rank_v``, ``lam``, ``alpha`` (NaN for other methods),
         ``placebo_seed`` (the permutation's seed on ``smart_placebo`` rows),

@@ -14,18 +14,24 @@ from ._keys import check_key_free
 __all__ = ["evaluate", "per_protein_metrics"]
 
 
-def _pearson_columns(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    a = A - A.mean(axis=0)
-    b = B - B.mean(axis=0)
-    denom = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
+def _pearson_columns(observed: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    a = observed - observed.mean(axis=0)
+    b = predicted - predicted.mean(axis=0)
+    ss_a, ss_b = (a * a).sum(axis=0), (b * b).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, (a * b).sum(axis=0) / denom, np.nan)
+        r = (a * b).sum(axis=0) / np.sqrt(ss_a * ss_b)
+    # A constant prediction (a lasso that kept no gene) says nothing about the
+    # protein: 0, not NaN, which a median over proteins would skip, crediting
+    # the method only with the proteins it does predict.
+    return np.where(ss_a > 0, np.where(ss_b > 0, r, 0.0), np.nan)
 
 
 def per_protein_metrics(Y: np.ndarray, Y_hat: np.ndarray) -> dict[str, np.ndarray]:
     """Pearson and Spearman correlation and RMSE per column (protein).
 
-    A protein that is constant on the cells has undefined correlations (NaN).
+    A protein that is constant on the cells has undefined correlations (NaN,
+    for every method alike); a constant prediction of a varying protein has
+    correlation 0.
     """
     return {
         "pearson": _pearson_columns(Y, Y_hat),

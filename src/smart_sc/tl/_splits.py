@@ -32,11 +32,19 @@ class Split:
     seed: int
 
 
-def _group_values(pair, groups: str, cells: pd.Index) -> np.ndarray:
+def _group_values(pair, groups: str, cells: pd.Index, what: str) -> np.ndarray:
     """Return obs column ``groups`` (container first, then the RNA modality) for ``cells``."""
     for obs in (pair.container.obs, pair.rna.obs):
         if groups in obs.columns:
-            return obs[groups].reindex(cells).astype(str).to_numpy()
+            values = obs[groups].reindex(cells)
+            if values.isna().any():
+                # As str they would become one donor "nan", held out like a real one.
+                raise ValueError(
+                    f"split='donor': {int(values.isna().sum())} of the {len(cells)} {what} "
+                    f"cells have no value in obs column {groups!r} (e.g. "
+                    f"{list(values.index[values.isna()][:3])}); label them or leave them "
+                    "out of the masks")
+            return values.astype(str).to_numpy()
     raise ValueError(
         f"split='donor' needs obs column groups={groups!r}, which is not in .obs; it has "
         f"{list(pair.container.obs.columns)}"
@@ -110,6 +118,7 @@ def make_splits(pair, source, target, *, split, groups, n_splits, test_size,
     if split == "random":
         return _random_splits(len(source), len(target), n_splits=n_splits,
                               test_size=test_size, cv=cv, random_state=random_state)
-    return _donor_splits(_group_values(pair, groups, source), _group_values(pair, groups, target),
+    return _donor_splits(_group_values(pair, groups, source, "source"),
+                         _group_values(pair, groups, target, "target"),
                          groups=groups, n_splits=n_splits, min_test_cells=min_test_cells,
                          cv=cv, random_state=random_state)
