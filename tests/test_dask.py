@@ -120,6 +120,20 @@ def test_statistics_baselines_accept_dask(sim, cls):
     np.testing.assert_allclose(lazy.coef_, eager.coef_, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("cls", [baselines.SourceOnly, baselines.SourceSubspaceRRR])
+def test_source_aware_baselines_accept_sparse_chunks_and_count_nan(sim, cls):
+    # They used X.mean and X @ U0 on the dask array itself: sparse chunks crashed
+    # and a NaN went through (SourceOnly returned a NaN intercept).
+    Xs, X_lazy = _sparse_chunks(sim.X, 60)
+    lazy, eager = cls(sim.source_coef).fit(X_lazy, sim.Y), cls(sim.source_coef).fit(Xs, sim.Y)
+    np.testing.assert_allclose(lazy.coef_, eager.coef_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(lazy.intercept_, eager.intercept_, rtol=0, atol=1e-12)
+    X = sim.X.copy()
+    X[70, 2] = np.nan
+    with pytest.raises(ValueError, match=r"X contains 1 NaN and 0 infinite value\(s\)"):
+        cls(sim.source_coef).fit(da.from_array(X, chunks=(60, 30)), sim.Y)
+
+
 def test_dask_input_errors(sim):
     X_lazy = da.from_array(sim.X, chunks=(60, 30))
     with pytest.raises(ValueError, match="unknown"):

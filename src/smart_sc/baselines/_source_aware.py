@@ -31,9 +31,10 @@ import numbers
 
 import numpy as np
 
-from .._core.arrays import check_finite
+from .._core.arrays import check_finite, linear_predict
 from .._core.randomness import RANDOM_STATE_CONSTRAINT
 from .._core.selection.ridge import ridge_gcv
+from .._core.sums.passes import compute_sums
 from .._core.sums.stats import SufficientStats
 from ._base import DEFAULT_ALPHAS, PerTargetMixin, StatsLinearRegressor, check_source_coef
 from ._cv import FoldSums, cv_sse
@@ -253,8 +254,9 @@ class SourceSubspaceRRR(_GivenSource, StatsLinearRegressor):
         X, y = self._validate_xy(X, y)
         U0 = _source_basis(self._source_pq(X.shape[1], y.shape[1]))
         dims = self._dims(U0.shape[1])
-        # The derived features of every candidate d are leading columns of X U0.
-        Z = np.asarray(X @ U0, dtype=np.float64)
+        # The derived features of every candidate d are leading columns of X U0:
+        # block by block for dask (sparse chunks too), NaN counted by the pass.
+        Z = linear_predict(X, U0, 0.0)
         folds = FoldSums(Z, y, self.cv, self.random_state, bool(self.fit_intercept))
         mse = cv_sse(folds, lambda train: [self._fit_dim(train, d) for d in dims])
         mse = mse.sum(axis=1) / (folds.full.n * y.shape[1])
@@ -552,9 +554,10 @@ class SourceOnly(_GivenSource, StatsLinearRegressor):
             check_finite(b, "source_intercept")
             intercept = np.broadcast_to(b, (q,)).copy()
         elif self.fit_intercept:
-            # Only the means are needed: no Gram matrix for a model with nothing to fit.
-            x_mean = np.asarray(X.mean(axis=0)).ravel()
-            intercept = y.mean(axis=0) - x_mean @ C0
+            # Only the mean residual of the source is needed, from one pass over the
+            # q columns of X C0 (no Gram matrix; dask blocks and NaN as in every fit).
+            fitted = compute_sums(linear_predict(X, C0, 0.0), y).to_stats(center=True)
+            intercept = fitted.intercept(np.eye(q))  # mean of y - X C0
         else:
             intercept = np.zeros(q)
         self._set_coef(C0, intercept)
