@@ -460,6 +460,27 @@ def test_neurips_schema_errors(tmp_path):
     with pytest.raises(ValueError, match="not raw counts"):
         neurips2021_cite(_write(not_counts, tmp_path / "e.h5ad"))
 
+    # These were read without a word: NaN labels became a category "nan", NaN
+    # counts were called non-integer, duplicated cells were kept.
+    no_label = base.copy()
+    cell_type = no_label.obs["cell_type"].astype(object)
+    cell_type.iloc[[2, 5]] = np.nan
+    no_label.obs["cell_type"] = pd.Categorical(cell_type)
+    with pytest.raises(ValueError, match=r"obs column 'cell_type' has 2 missing value"):
+        neurips2021_cite(_write(no_label, tmp_path / "f.h5ad"))
+
+    nan_counts = base.copy()
+    layer = base.layers["counts"].copy()
+    layer.data[3] = np.nan
+    nan_counts.layers["counts"] = layer
+    with pytest.raises(ValueError, match=r"NaN or infinite values \(1 in"):
+        neurips2021_cite(_write(nan_counts, tmp_path / "g.h5ad"))
+
+    twice = base.copy()
+    twice.obs_names = [base.obs_names[0]] * 2 + list(base.obs_names[2:])
+    with pytest.raises(ValueError, match=r"obs names are not unique"):
+        neurips2021_cite(_write(twice, tmp_path / "h.h5ad"))
+
 
 def test_neurips_argument_errors(geo):
     _, path = geo

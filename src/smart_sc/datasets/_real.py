@@ -239,13 +239,26 @@ def _read_obs(group: h5py.Group, columns: Iterable[str], path: Path) -> pd.DataF
             f"({list(_GEO_OBS)}); obs has {available}"
         )
     index = pd.Index(np.asarray(read_elem(group[group.attrs["_index"]])).astype(str))
-    frame = {c: np.asarray(read_elem(group[c])).astype(str) for c in columns}
+    if index.has_duplicates:
+        raise ValueError(f"{path}: obs names are not unique, e.g. "
+                         f"{list(index[index.duplicated()][:3])}")
+    frame = {}
+    for c in columns:
+        values = pd.Series(read_elem(group[c]))
+        if values.isna().any():  # as str they would become a category "nan"
+            raise ValueError(f"{path}: obs column {c!r} has {int(values.isna().sum())} "
+                             "missing value(s)")
+        frame[c] = values.to_numpy().astype(str)
     return pd.DataFrame(frame, index=index)
 
 
 def _check_counts(values: np.ndarray, path: Path) -> None:
     for start in range(0, values.size, _CHUNK):
         chunk = values[start:start + _CHUNK]
+        n_bad = int(np.count_nonzero(~np.isfinite(chunk)))
+        if n_bad:
+            raise ValueError(f"{path}: layers['counts'] holds NaN or infinite values ({n_bad} "
+                             f"in values {start} to {start + chunk.size - 1} of its data)")
         if not (np.all(chunk >= 0) and np.all(chunk == np.round(chunk))):
             raise ValueError(
                 f"{path}: layers['counts'] holds negative or non-integer values, not raw counts"
@@ -313,8 +326,10 @@ def neurips2021_cite(
         When the file is gzip-compressed or not HDF5, when it lacks
         ``layers["counts"]``, ``var["feature_types"]`` (with both ``"GEX"``
         and ``"ADT"`` features) or an ``obs`` column among ``cell_type``,
-        ``batch``, ``Site``, ``DonorNumber``, when the counts are not raw
-        counts, or when ``cell_types`` names a type the file does not have.
+        ``batch``, ``Site``, ``DonorNumber``, when such a column has missing
+        values or the cell names repeat, when the counts are not raw counts
+        (NaN, infinite, negative or fractional), or when ``cell_types`` names
+        a type the file does not have.
 
     See Also
     --------
