@@ -142,6 +142,20 @@ def test_dask_input_errors(sim):
         SMARTRegressor(**FIXED).fit(X_lazy, sim.Y[:-1])
     with pytest.raises(ValueError, match="dtype"):
         SMARTRegressor(**FIXED).fit(X_lazy.astype(str), sim.Y)
+    # These raised a TypeError about floats and a ZeroDivisionError.
+    y_lazy = da.from_array(sim.Y, chunks=(60, 12))
+    with pytest.raises(ValueError, match=r"y's row chunk sizes are unknown.*compute_chunk"):
+        baselines.TargetRidge().fit(X_lazy, y_lazy[y_lazy[:, 0] > -1e9])
+    with pytest.raises(ValueError, match=r"0 feature\(s\) \(shape=\(240, 0\)\)"):
+        baselines.TargetRidge().fit(X_lazy[:, :0], sim.Y)
+
+
+def test_coo_chunks_are_read_as_csr(sim):
+    Xs, _ = _sparse_chunks(sim.X, 60)
+    coo = da.from_array(Xs.toarray(), chunks=(60, 30)).map_blocks(sp.coo_matrix,
+                                                                   dtype=np.float64)
+    np.testing.assert_allclose(baselines.TargetRidge().fit(coo, sim.Y).coef_,
+                               baselines.TargetRidge().fit(Xs, sim.Y).coef_, rtol=0, atol=1e-10)
 
 
 def test_package_works_without_dask():
@@ -301,6 +315,8 @@ def test_tl_on_backed_anndata_streams_and_equals_in_memory(tl_inputs, tmp_path, 
             tl.transfer(backed, source, modality_out="prot", mask_obs=~is_nk, rank=4,
                         structural_rank=8, random_state=0)
         assert 0 < watch.largest < rna.n_obs  # read through dask, block by block
+        with pytest.raises(ValueError, match=r"copy=True on an AnnData backed by .*to_memory"):
+            tl.predict(backed, source, key_added="again", copy=True)  # anndata's own error
         for key in ("smart_predicted", "smart"):
             np.testing.assert_allclose(backed.obsm[key].to_numpy(),
                                        eager.obsm[key].to_numpy(), rtol=0, atol=1e-6)

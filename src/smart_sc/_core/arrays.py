@@ -148,6 +148,9 @@ def as_row_chunked(x, rows=None):
     if any(np.isnan(c) for c in x.chunks[0]):
         raise ValueError("the dask array's row chunk sizes are unknown; call "
                          "x.compute_chunk_sizes() first")
+    if sp.issparse(x._meta) and x._meta.format not in ("csr", "csc"):
+        # COO (or other) chunks can be neither sliced by rows nor joined: as CSR.
+        x = x.map_blocks(sp.csr_matrix, dtype=x.dtype)
     return x.rechunk({0: rows if rows is not None else x.chunks[0], 1: -1})
 
 

@@ -147,9 +147,15 @@ class StatsLinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if X.dtype.kind not in "biuf":
             raise ValueError(f"dask array X has dtype {X.dtype}; a numeric dtype is needed")
         X = as_row_chunked(X)
+        if X.shape[1] == 0:
+            raise ValueError(f"0 feature(s) (shape={X.shape}) while a minimum of 1 is "
+                             "required by this estimator")
         _check_n_features(self, X, reset=True)
         _check_feature_names(self, X, reset=True)
         if is_dask_array(y):
+            if any(np.isnan(c) for c in y.chunks[0]):
+                raise ValueError("the dask array y's row chunk sizes are unknown; call "
+                                 "y.compute_chunk_sizes() first")
             if y.ndim not in (1, 2):
                 raise ValueError(f"y must be 1-D or 2-D, got a {y.ndim}-D dask array")
             if y.dtype.kind not in "biuf":

@@ -269,10 +269,20 @@ def columns_of(M, idx: np.ndarray):
 
 
 def copy_data(data):
-    """Copy a MuData or an AnnData (a MuData without pulling columns)."""
+    """Copy a MuData or an AnnData (a MuData without pulling columns).
+
+    A backed AnnData cannot be copied without a file to copy it to: that is
+    an error saying what to do, before anything else happens.
+    """
     if isinstance(data, MuData):
         with md.set_options(pull_on_update=False):
             return data.copy()
+    if getattr(data, "isbacked", False):
+        raise ValueError(
+            f"copy=True on an AnnData backed by {data.filename}: anndata copies a backed "
+            "object only to another file. Load it first (adata.to_memory()), or pass "
+            "copy=False: the results are added to the object in memory and the file is "
+            "never written")
     return data.copy()
 
 

@@ -12,7 +12,7 @@ from .._core.arrays import as_numpy, check_finite, linear_predict
 from ..baselines._params import check_params
 from ..get import get_matrix
 from ..get._extract import MIN_SHARED_GENES, check_overlap, matrix_label
-from ..get._modalities import columns_of, lazy_if_backed, modality_adata
+from ..get._modalities import columns_of, copy_data, lazy_if_backed, modality_adata
 from ..source import SourceModel, as_source_model
 from ..source._scale import check_input_scale
 from ._keys import check_key_free, uns_places
@@ -116,7 +116,7 @@ def predict(
     """
     check_params("predict", _PREDICT_PARAMS, locals())
     if copy:
-        adata = adata.copy()
+        adata = copy_data(adata)
     container = adata
     adata = modality_adata(adata, modality_in)  # the RNA modality of a MuData, or adata
     check_key_free({f".obsm of modality {modality_in!r}": adata.obsm},
