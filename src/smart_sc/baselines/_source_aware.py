@@ -556,8 +556,8 @@ class SourceOnly(_GivenSource, StatsLinearRegressor):
         elif self.fit_intercept:
             # Only the mean residual of the source is needed, from one pass over the
             # q columns of X C0 (no Gram matrix; dask blocks and NaN as in every fit).
-            fitted = compute_sums(linear_predict(X, C0, 0.0), y).to_stats(center=True)
-            intercept = fitted.intercept(np.eye(q))  # mean of y - X C0
+            means = compute_sums(linear_predict(X, C0, 0.0), y).to_stats(center=True)
+            intercept = means.y_mean - means.x_mean  # the mean of y - X C0
         else:
             intercept = np.zeros(q)
         self._set_coef(C0, intercept)

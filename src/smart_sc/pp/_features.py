@@ -42,6 +42,11 @@ def group_matrices(pair, cells, layer_in, layer_out):
     return X, Y
 
 
+def constant_modalities(columns: dict[str, np.ndarray]) -> list[str]:
+    """Name the modalities (``{name: constant_columns mask}``) whose every feature is constant."""
+    return [name for name, constant in columns.items() if constant.size and constant.all()]
+
+
 def check_some_vary(per_group: dict, modalities: tuple[str, str]) -> None:
     """Refuse a population in which every gene, or every protein, is constant.
 
@@ -146,8 +151,7 @@ def drop_constant_features(
             "n_cells": len(cells),
             modality_in: list(genes[cin]),
             modality_out: list(proteins[cout]),
-            "all_constant": [m for m, c in ((modality_in, cin), (modality_out, cout))
-                             if c.size and c.all()],
+            "all_constant": constant_modalities({modality_in: cin, modality_out: cout}),
         }
         logger.info(
             "drop_constant_features: in %r (%d cells), %d constant %s feature(s) [%s] "

@@ -12,6 +12,7 @@ from ._features import (
     check_some_vary,
     check_top_k,
     constant_columns,
+    constant_modalities,
     drop_constant_features,
     group_matrices,
     screen_genes,
@@ -89,9 +90,8 @@ def _validate_before_changing(mdata, modality_in, modality_out, layer, groups,
 
 def _constant_modalities(pair, cells, layer) -> dict:
     X, Y = group_matrices(pair, cells, layer, layer)
-    return {"n_cells": len(cells),
-            "all_constant": [m for m, M in ((pair.modality_in, X), (pair.modality_out, Y))
-                             if M.shape[1] and constant_columns(M).all()]}
+    return {"n_cells": len(cells), "all_constant": constant_modalities(
+        {pair.modality_in: constant_columns(X), pair.modality_out: constant_columns(Y)})}
 
 
 def prepare_citeseq(
