@@ -306,6 +306,23 @@ def test_small_target_warning_points_at_the_users_call(mdata, source):
     assert small and all(w.filename == __file__ for w in small)
 
 
+def test_the_source_verdict_reports_the_change_without_claiming_help():
+    # It said "the source helped: 1.6% lower error" where a placebo source reached
+    # 1.9%, and its percentage was without/with - 1 rather than the error's change.
+    from smart_sc.tl._tuning_record import source_verdict
+
+    def said(with_source, without):
+        return source_verdict({"gain": without / with_source - 1.0, "blended": True,
+                               "cv_mse_source": with_source, "cv_mse_no_source": without})
+
+    lower = said(0.85, 1.0)
+    assert lower.startswith("with the source, 15.0% lower cross-validated error than without")
+    assert "not placebo-controlled" in lower and "tl.benchmark" in lower
+    assert said(1.2, 1.0).startswith("with the source, 20.0% higher cross-validated error")
+    assert said(0.998, 1.0).startswith("the source made no measurable difference (0.2% lower")
+    assert ". " not in lower  # the record splits the two statements at ". "
+
+
 def test_tuning_evidence_and_verdict_are_stored(mdata, source):
     _, is_target = _types(mdata)
     out = smart_sc.tl.transfer(mdata, source, mask_obs=is_target, copy=True,
@@ -319,9 +336,12 @@ def test_tuning_evidence_and_verdict_are_stored(mdata, source):
     # Two statements: what the source contributed, then SMART against the baselines.
     source_part, baseline_part = info["verdict"].split(". ", 1)
     gain = info["transfer_gain"]
-    assert source_part.startswith(("the source helped", "the source hurt",
-                                   "the source made no measurable difference"))
+    assert source_part.startswith(("with the source, ", "the source made no measurable"))
     assert f"{gain['cv_mse_no_source']:.4g} without it" in source_part
+    if gain["gain"] >= 0.01:  # a gain is never called help: no placebo was run
+        lower = 100 * (1 - gain["cv_mse_source"] / gain["cv_mse_no_source"])
+        assert f"{lower:.1f}% lower cross-validated error" in source_part
+        assert "not placebo-controlled" in source_part and "helped" not in source_part
     assert baseline_part.startswith(("SMART beats the simple baselines",
                                      "SMART does not beat the simple baselines"))
     assert f"{blend['cv_mse']['ridge']:.4g}" in baseline_part
