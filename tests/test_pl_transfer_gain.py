@@ -33,7 +33,16 @@ def test_proteins_are_sorted_by_gain_and_coloured_by_sign():
     np.testing.assert_allclose(points.get_offsets()[:3, 1], [20.0, 1.0, -5.0])
     colours = points.get_facecolors()
     assert tuple(colours[0]) == tuple(colours[1]) != tuple(colours[2])
-    assert "+4.0%" in ax.get_title()
+    assert "+4.0%" in ax.get_title() and "no placebo control" in ax.get_title()
+    # The missing gain is neither helped nor hurt (it was drawn as hurt).
+    assert tuple(colours[3]) not in {tuple(colours[0]), tuple(colours[2])}
+
+
+def test_a_zero_gain_is_drawn_neutral():
+    # The penalty switched off gives a gain of exactly 0; it was drawn as "helped".
+    ax = pl.transfer_gain(_data((0.1, 0.0, -0.1)), show=False)
+    colours = [tuple(c) for c in ax.collections[0].get_facecolors()]
+    assert len(set(colours)) == 3
 
 
 def test_save_writes_the_figure(tmp_path):

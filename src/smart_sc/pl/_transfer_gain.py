@@ -14,7 +14,10 @@ from ._read import fit_uns
 
 __all__ = ["transfer_gain"]
 
-_HELPED, _HURT = "tab:green", "tab:red"
+_HELPED, _HURT, _NEUTRAL = "tab:green", "tab:purple", "0.6"
+#: Gains closer to zero than this are drawn neutral: the penalty switched off by
+#: cross-validation gives exactly 0, and such a protein was neither helped nor hurt.
+_ZERO_GAIN = 1e-9
 #: Above this many proteins only every k-th name is written under the strip.
 _MAX_LABELS = 40
 
@@ -45,9 +48,12 @@ def transfer_gain(
 
     Each protein's gain is its cross-validated error without the source over
     its error with it, minus one (``.uns[key]["transfer_gain"]``, also in the
-    protein modality's ``.var[f"{key}_transfer_gain"]``): above zero the source
-    helped that protein, below it hurt. Proteins are sorted by gain, green
-    above zero and red below; the title gives the overall gain.
+    protein modality's ``.var[f"{key}_transfer_gain"]``): above zero the fit
+    with the source had the lower error on that protein, below it the higher
+    (not placebo-controlled: a source with shuffled genes scatters around zero
+    too). Proteins are sorted by gain, green above zero, purple below, grey at
+    zero (the penalty switched off) or missing; the title gives the overall
+    gain.
 
     Parameters
     ----------
@@ -95,7 +101,8 @@ def transfer_gain(
     ax, ax_given = new_or_given_axes(ax, figsize=(min(14.0, 4.0 + 0.08 * n), 3.5))
     x = np.arange(n)
     sorted_values = values[order]
-    colours = np.where(sorted_values >= 0, _HELPED, _HURT)
+    colours = np.where(sorted_values > _ZERO_GAIN, _HELPED,
+                       np.where(sorted_values < -_ZERO_GAIN, _HURT, _NEUTRAL))
     ax.scatter(x, 100 * sorted_values, c=list(colours), s=14, zorder=3)
     ax.axhline(0.0, color="0.3", linewidth=0.8)
     step = max(1, n // _MAX_LABELS)
@@ -105,6 +112,7 @@ def transfer_gain(
     ax.set_xlim(-1, n)
     ax.set_ylabel("transfer gain (%)\nCV error without / with source - 1")
     overall = gain.get("gain", np.nan)
-    ax.set_title(f"source's contribution per protein (overall {100 * overall:+.1f}%)"
-                 if np.isfinite(overall) else "source's contribution per protein")
+    title = "CV error without / with the source, per protein (no placebo control)"
+    ax.set_title(f"{title}; overall {100 * overall:+.1f}%" if np.isfinite(overall) else title,
+                 fontsize=10)
     return save_or_show(ax, "transfer_gain", show=show, save=save, ax_given=ax_given)
