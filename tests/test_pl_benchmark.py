@@ -48,7 +48,7 @@ def test_one_box_per_method_and_source_in_groups():
     np.testing.assert_allclose(ticks, [0, 1, 3, 4, 6, 7])
     titles = [t.get_text() for t in ax.texts]
     assert titles == ["target only", "source: ridge", "source: lasso"]
-    assert ax.get_ylabel() == "error"
+    assert ax.get_ylabel().startswith("held-out error") and "lower is better" in ax.get_ylabel()
     # SMART boxes are highlighted, the others grey.
     colours = [p.get_facecolor() for p in ax.patches]
     assert colours[2] == colours[4] != colours[0]
@@ -92,7 +92,7 @@ def test_given_axes_and_save(tmp_path):
     path = tmp_path / "box.png"
     out, _ = pl.benchmark(_table(), metric="r2", ax=ax, save=path, show=False)
     assert out is ax and path.stat().st_size > 0
-    assert ax.get_ylabel() == "r2"
+    assert ax.get_ylabel() == "held-out R², higher is better"
 
 
 def test_show_true_returns_no_axes(monkeypatch):

@@ -17,6 +17,12 @@ __all__ = ["benchmark", "benchmark_summary"]
 _METRICS = {"error": False, "rmse_mean": False, "r2": True, "pearson_median": True,
             "spearman_median": True}
 _TARGET_ONLY = "none"
+#: Axis labels: what each score is and which way is better.
+_LABELS = {"error": "held-out error ‖Ŷ - Y‖_F / √(nq), lower is better",
+           "rmse_mean": "mean RMSE over proteins, lower is better",
+           "r2": "held-out R², higher is better",
+           "pearson_median": "median Pearson correlation over proteins, higher is better",
+           "spearman_median": "median Spearman correlation over proteins, higher is better"}
 _SMART_COLOR = "tab:red"
 _OTHER_COLOR = "0.75"
 
@@ -172,7 +178,7 @@ def _draw(ax: Axes, df: pd.DataFrame, metric: str, groups) -> None:
     ax.set_xticks(positions)
     ax.set_xticklabels(labels, rotation=60, ha="right")
     ax.set_xlim(-0.8, positions[-1] + 0.8)
-    ax.set_ylabel(metric)
+    ax.set_ylabel(_LABELS[metric], fontsize=9)
     trans = transforms.blended_transform_factory(ax.transData, ax.transAxes)
     for (source, _), (lo, hi) in zip(groups, spans, strict=True):
         title = "target only" if source == _TARGET_ONLY else f"source: {source}"
