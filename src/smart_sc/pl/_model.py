@@ -165,13 +165,25 @@ def spectra(
         s_a, s_b = s_a[: int(n)], s_b[: int(n)]
 
     ax, ax_given = _axes(ax, figsize=(4.5, 3.5))
-    ax.plot(np.arange(1, s_a.size + 1), s_a, marker="o", color=_SOURCE_COLOR, label=labels[0])
-    ax.plot(np.arange(1, s_b.size + 1), s_b, marker="s", color=_TARGET_COLOR, label=labels[1])
+    ax.plot(np.arange(1, s_a.size + 1), _beyond_roundoff(s_a, A), marker="o",
+            color=_SOURCE_COLOR, label=labels[0])
+    ax.plot(np.arange(1, s_b.size + 1), _beyond_roundoff(s_b, B), marker="s",
+            color=_TARGET_COLOR, label=labels[1])
     ax.set_yscale("log")
     ax.set_xlabel("index")
     ax.set_ylabel("singular value")
     ax.legend(frameon=False)
     return save_or_show(ax, "spectra", show=show, save=save, ax_given=ax_given)
+
+
+def _beyond_roundoff(values: np.ndarray, matrix) -> np.ndarray:
+    """Singular values with the numerical zeros (round-off of the SVD) left undrawn.
+
+    On the log axis a value of 1e-16 would squash the informative range: it
+    only says that the matrix's rank is lower (the drawn points end there).
+    """
+    floor = values.max(initial=0.0) * max(np.shape(matrix)) * np.finfo(np.float64).eps
+    return np.where(values > floor, values, np.nan)
 
 
 def principal_angles(
@@ -264,7 +276,11 @@ def convergence(
     """ADMM convergence of a fitted :class:`~smart_sc.SMARTRegressor`.
 
     Three panels against the iteration: the objective, the primal residual
-    and the dual residual (log y for the residuals), of the final fit.
+    and the dual residual (log y for the residuals), of the final fit. The
+    objective is the penalised loss per cell at the split variables ``Omega``;
+    ADMM does not lower it at every step (it can rise while the constraint
+    ``U_perp^T U = Omega`` is being enforced). The dashed line on the residual
+    panels is ``tol``: the iteration stops once both residuals are below it.
 
     Parameters
     ----------
@@ -279,7 +295,8 @@ def convergence(
     Returns
     -------
     list of matplotlib.axes.Axes or None
-        The three Axes, each with one line.
+        The three Axes: each with its history, the residual panels also with
+        the ``tol`` line.
 
     Examples
     --------
@@ -312,13 +329,20 @@ def convergence(
         fig = axes[0].figure
         ax_given = True
     titles = ("objective", "primal residual", "dual residual")
-    for a, history, title in zip(axes, histories, titles, strict=True):
+    ylabels = ("penalised loss per cell", "constraint violation (rms)",
+               "Riemannian gradient (rms)")
+    for a, history, title, ylabel in zip(axes, histories, titles, ylabels, strict=True):
         a.plot(np.arange(1, history.size + 1), history, marker=".", markersize=3)
         a.set_title(title)
         a.set_xlabel("iteration")
+        a.set_ylabel(ylabel, fontsize=9)
+    tol = getattr(estimator, "tol", None)
     for a, history in zip(axes[1:], histories[1:], strict=True):
         if np.any(history > 0):
             a.set_yscale("log")
+        if tol is not None:  # the iteration stops once both residuals are below it
+            a.axhline(float(tol), color="0.5", linestyle="--", linewidth=0.8, label="tol")
+            a.legend(frameon=False, fontsize=8)
     if not ax_given:
         fig.tight_layout()
     return save_or_show(axes, "convergence", show=show, save=save, ax_given=ax_given)
