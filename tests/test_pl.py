@@ -67,6 +67,8 @@ def test_predicted_vs_observed_points_are_the_paired_cells(fitted):
     r = np.corrcoef(observed, predicted)[0, 1]
     assert protein in ax.get_title()
     assert f"{r:.3f}" in ax.get_title()
+    # The title says which cells: by default all paired ones, training cells included.
+    assert f"all {len(paired)} paired cells" in ax.get_title()
     assert ax.get_xlabel() == "observed" and ax.get_ylabel() == "predicted"
     # identity line
     line = ax.lines[0]

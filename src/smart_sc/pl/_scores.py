@@ -43,7 +43,9 @@ def predicted_vs_observed(
         Protein to plot.
     mask_obs : array of bool, sequence of str, str or None
         Cells to plot (e.g. held-out cells); default all cells with both
-        modalities.
+        modalities, the fit's training cells and any other population
+        included (the title says which): pass the held-out cells to judge
+        the predictions.
     ax : matplotlib.axes.Axes or None
         Axes to draw on; a new figure when ``None``.
     show : bool or None
@@ -65,7 +67,7 @@ def predicted_vs_observed(
     matplotlib.axes.Axes or None
         The Axes (``None`` when the figure was shown). Points are (observed,
         predicted), one per cell; the title gives the Pearson correlation over
-        the plotted cells.
+        the plotted cells and how many they are.
 
     Examples
     --------
@@ -106,7 +108,11 @@ def predicted_vs_observed(
                 label="identity")
     r = (np.corrcoef(observed, predicted)[0, 1]
          if observed.size > 1 and observed.std() > 0 and predicted.std() > 0 else np.nan)
-    ax.set_title(f"{protein} (r = {r:.3f})")
+    # Which cells: by default every paired cell, the source population and the
+    # fit's training cells included, which a reader should not take for a test.
+    which = (f"all {observed.size} paired cells" if mask_obs is None
+             else f"{observed.size} chosen cells")
+    ax.set_title(f"{protein} (r = {r:.3f}, {which})")
     ax.set_xlabel("observed")
     ax.set_ylabel("predicted")
     return save_or_show(ax, "predicted_vs_observed", show=show, save=save, ax_given=ax_given)
