@@ -200,7 +200,7 @@ def test_scanpy_plots_what_we_store(mdata, source):
     [
         (lambda m, s: smart_sc.tl.transfer(m, s, modality_out="adt"), "modality 'adt'"),
         (lambda m, s: smart_sc.tl.transfer(m, s, mask_obs=np.zeros(m.n_obs, bool)),
-         "no training cells"),
+         r"no cells selected: mask_obs selects no cell \(\d+ paired cells in total\)"),
         (lambda m, s: smart_sc.tl.transfer(m, s, layer_in="nope"), "layer 'nope' not found"),
         (lambda m, s: smart_sc.tl.transfer(m, s, mask_obs=["not_a_cell"]), "not in the data"),
     ],

@@ -109,7 +109,7 @@ def mask_obs_names(obs: pd.DataFrame, mask_obs, what: str = "mask_obs") -> pd.In
     return names
 
 
-def select_cells(pair: PairedModalities, mask_obs) -> pd.Index:
+def select_cells(pair: PairedModalities, mask_obs, what: str = "mask_obs") -> pd.Index:
     """Return the cells that have both modalities, restricted by ``mask_obs``.
 
     Parameters
@@ -118,6 +118,8 @@ def select_cells(pair: PairedModalities, mask_obs) -> pd.Index:
         From :func:`resolve_modalities`.
     mask_obs : mask or None
         Any form :func:`mask_obs_names` takes; ``None`` selects every paired cell.
+    what : str
+        How error messages name the mask (``"mask_obs"``, ``"the mask of group 'NK'"``).
 
     Returns
     -------
@@ -134,14 +136,14 @@ def select_cells(pair: PairedModalities, mask_obs) -> pd.Index:
     True
     """
     paired = pair.paired_cells()
-    chosen = (paired if mask_obs is None
-              else paired.intersection(mask_obs_names(pair.container.obs, mask_obs), sort=False))
-    if len(chosen) == 0:
-        raise ValueError(
-            "no training cells selected: none of the chosen cells has both modalities "
-            f"({len(paired)} paired cells in total)"
-        )
-    return chosen
+    chosen = paired if mask_obs is None else mask_obs_names(pair.container.obs, mask_obs, what)
+    cells = paired.intersection(chosen, sort=False)
+    if len(cells) == 0:
+        reason = ("selects no cell" if len(chosen) == 0 else
+                  f"has none with both modalities among its {len(chosen)} cell(s)")
+        raise ValueError(f"no cells selected: {what} {reason} ({len(paired)} paired cells "
+                         "in total); cells with both modalities are needed")
+    return cells
 
 
 def resolve_mask_var(mask_var, genes, *, stacklevel: int = 3):
@@ -262,18 +264,5 @@ def resolve_groups(pair: PairedModalities, groups) -> dict[str, pd.Index]:
             "groups must be a non-empty dict {name: mask or obs names} or the name of an .obs "
             f"column, got {type(groups).__name__}"
         )
-    paired = pair.paired_cells()
-    populations = {}
-    for name, mask in groups.items():
-        if mask is None:
-            chosen = paired
-        else:
-            chosen = mask_obs_names(obs, mask, f"the mask of group {str(name)!r}")
-        cells = paired.intersection(chosen, sort=False)
-        if len(cells) == 0:
-            reason = ("selects no cell" if len(chosen) == 0 else
-                      f"has none with both modalities among its {len(chosen)} cell(s)")
-            raise ValueError(f"group {str(name)!r} {reason} ({len(paired)} paired cells in "
-                             "total); every group needs cells with both modalities")
-        populations[str(name)] = cells
-    return populations
+    return {str(name): select_cells(pair, mask, f"the mask of group {str(name)!r}")
+            for name, mask in groups.items()}
